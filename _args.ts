@@ -1,0 +1,194 @@
+/**
+ * Argument checks shared by the public functions: each either returns the
+ * value in the form the encoders take or throws a `TypeError`/`RangeError`
+ * that quotes the bad value. None of them makes a system call.
+ *
+ * @module
+ */
+import { formatIPv6, parseIPv6 } from "./_address.ts";
+
+const INT32_MAX = 0x7fffffff;
+const UINT32_MAX = 0xffffffff;
+
+/** Quotes a value of any type for an error message. */
+export function quote(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (value instanceof Uint8Array) {
+    return value.length === 16
+      ? `bytes of ${formatIPv6(value)}`
+      : `${value.length} bytes`;
+  }
+  if (typeof value === "symbol" || typeof value === "function") {
+    return typeof value;
+  }
+  try {
+    return String(value);
+  } catch {
+    return typeof value;
+  }
+}
+
+/** Checks a file descriptor: an integer from 0 to 2^31-1. */
+export function checkFd(fd: unknown): number {
+  if (typeof fd !== "number") {
+    throw new TypeError(`fd must be a number, got ${quote(fd)}`);
+  }
+  if (!Number.isInteger(fd) || fd < 0 || fd > INT32_MAX) {
+    throw new RangeError(
+      `fd must be a non-negative 32-bit integer, got ${quote(fd)}`,
+    );
+  }
+  return fd;
+}
+
+/** Checks an interface index: an integer from 0 to 2^32-1. */
+export function checkIfaceIdx(ifaceIdx: unknown): number {
+  if (typeof ifaceIdx !== "number") {
+    throw new TypeError(
+      `ifaceIdx must be a number, got ${quote(ifaceIdx)}`,
+    );
+  }
+  if (!Number.isInteger(ifaceIdx) || ifaceIdx < 0 || ifaceIdx > UINT32_MAX) {
+    throw new RangeError(
+      `ifaceIdx must be a non-negative 32-bit integer, got ${quote(ifaceIdx)}`,
+    );
+  }
+  return ifaceIdx;
+}
+
+/** True for ::ffff:0:0/96, IPv4 addresses written as IPv6. */
+function isV4Mapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
+}
+
+function isUnspecified(b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+const DOTTED_V4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** Turns text or bytes into 16 bytes, or throws naming `what`. */
+function toBytes(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) {
+    if (value.length !== 16) {
+      throw new RangeError(
+        `${what} must be 16 bytes, got ${value.length} bytes`,
+      );
+    }
+    return value;
+  }
+  if (typeof value === "string") {
+    const bytes = parseIPv6(value);
+    if (bytes !== undefined) return bytes;
+    if (DOTTED_V4.test(value)) {
+      throw new TypeError(
+        `${what} ${quote(value)} is an IPv4 address: netjoin joins IPv6 groups`,
+      );
+    }
+    throw new TypeError(`${what} ${quote(value)} is not an IPv6 address`);
+  }
+  throw new TypeError(
+    `${what} must be an IPv6 address as text or 16 bytes, got ${quote(value)}`,
+  );
+}
+
+/** Checks a group: an IPv6 multicast address (ff00::/8), text or bytes. */
+export function toGroup(value: unknown): Uint8Array {
+  // The byte fast path first: a join with 16-byte groups parses nothing.
+  if (
+    value instanceof Uint8Array && value.length === 16 && value[0] === 0xff
+  ) {
+    return value;
+  }
+  const bytes = toBytes(value, "Group");
+  if (bytes[0] !== 0xff) {
+    const kind = isV4Mapped(bytes) ? "an IPv4-mapped address" : "not multicast";
+    throw new RangeError(
+      `Group ${
+        quote(value)
+      } is ${kind}: an IPv6 multicast group is in ff00::/8`,
+    );
+  }
+  return bytes;
+}
+
+/** Checks a source: a unicast IPv6 address, text or bytes. */
+export function toSource(value: unknown): Uint8Array {
+  const bytes = toBytes(value, "Source");
+  if (bytes[0] === 0xff) {
+    throw new RangeError(
+      `Source ${quote(value)} is a multicast address: a source is unicast`,
+    );
+  }
+  if (isUnspecified(bytes)) {
+    throw new RangeError(
+      `Source ${quote(value)} is the unspecified address: a source is unicast`,
+    );
+  }
+  if (isV4Mapped(bytes)) {
+    throw new RangeError(
+      `Source ${
+        quote(value)
+      } is an IPv4-mapped address: IPv6 groups take IPv6 sources`,
+    );
+  }
+  return bytes;
+}
+
+/** A 16-character key for 16 address bytes. */
+export function addressKey(b: Uint8Array): string {
+  return String.fromCharCode(
+    b[0] << 8 | b[1],
+    b[2] << 8 | b[3],
+    b[4] << 8 | b[5],
+    b[6] << 8 | b[7],
+    b[8] << 8 | b[9],
+    b[10] << 8 | b[11],
+    b[12] << 8 | b[13],
+    b[14] << 8 | b[15],
+  );
+}
+
+/**
+ * Checks the sources argument: `undefined`/`null` or an iterable of
+ * addresses. Returns the distinct sources in first-seen order (duplicates
+ * collapse), reusing `out`.
+ */
+export function toSources(
+  sources: unknown,
+  out: Uint8Array[],
+): Uint8Array[] {
+  out.length = 0;
+  if (sources === undefined || sources === null) return out;
+  if (typeof sources === "string" || sources instanceof Uint8Array) {
+    throw new TypeError(
+      `sources must be an iterable of addresses, got ${
+        quote(sources)
+      }: wrap a single source in an array`,
+    );
+  }
+  if (
+    typeof (sources as { [Symbol.iterator]?: unknown })[Symbol.iterator] !==
+      "function"
+  ) {
+    throw new TypeError(
+      `sources must be an iterable of addresses, got ${quote(sources)}`,
+    );
+  }
+  for (const source of sources as Iterable<unknown>) out.push(toSource(source));
+  if (out.length > 1) {
+    const seen = new Set<string>();
+    let kept = 0;
+    for (const source of out) {
+      const key = addressKey(source);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out[kept++] = source;
+    }
+    out.length = kept;
+  }
+  return out;
+}

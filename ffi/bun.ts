@@ -1,0 +1,73 @@
+/**
+ * The Bun adapter: binds a symbol table with `bun:ffi`, loaded synchronously
+ * the first time a library is opened, so Deno never resolves it.
+ *
+ * @module
+ */
+import type {
+  BoundSymbols,
+  NativeLibrary,
+  NativeType,
+  SymbolTable,
+} from "./_symbols.ts";
+
+/** The parts of `bun:ffi` this adapter uses. */
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void };
+  read: { i32(ptr: number, offset: number): number };
+}
+
+const BUN_TYPES: Record<NativeType, string> = {
+  i32: "i32",
+  u32: "u32",
+  isize: "i64_fast",
+  usize: "u64_fast",
+  buffer: "buffer",
+  pointer: "ptr",
+};
+
+/** Opens the first library of `paths` that loads with `bun:ffi`. */
+export function openBun<S extends SymbolTable>(
+  paths: readonly string[],
+  symbols: S,
+  errnoAccessor: string,
+): NativeLibrary<S> {
+  const ffi = (import.meta as unknown as { require(id: string): BunFfi })
+    .require("bun:ffi");
+  // bun:ffi binds by C name, so key the table by `name` and map back.
+  const table: Record<string, { args: string[]; returns: string }> = {
+    [errnoAccessor]: { args: [], returns: "ptr" },
+  };
+  for (const [key, def] of Object.entries(symbols)) {
+    table[def.name ?? key] = {
+      args: def.parameters.map((t) => BUN_TYPES[t]),
+      returns: BUN_TYPES[def.result],
+    };
+  }
+  const errors: string[] = [];
+  for (const path of paths) {
+    let lib: ReturnType<BunFfi["dlopen"]>;
+    try {
+      lib = ffi.dlopen(path, table);
+    } catch (error) {
+      errors.push(`${path}: ${(error as Error).message}`);
+      continue;
+    }
+    const where = lib.symbols[errnoAccessor]() as number;
+    if (!where) throw new Error("The errno accessor returned NULL");
+    const read = ffi.read.i32;
+    const bound: Record<string, unknown> = {};
+    for (const [key, def] of Object.entries(symbols)) {
+      bound[key] = lib.symbols[def.name ?? key];
+    }
+    return {
+      symbols: bound as BoundSymbols<S>,
+      errno: () => read(where, 0),
+      close: () => lib.close(),
+    };
+  }
+  throw new Error(`Could not open libc (${errors.join("; ")})`);
+}

@@ -1,0 +1,464 @@
+/**
+ * `join` and `leave`: IPv6 any-source (*,G) and source-specific (S,G)
+ * multicast memberships on a socket file descriptor, all or nothing.
+ *
+ * @example Join two sources of a group, then leave them
+ * ```ts ignore
+ * import { closeSocket, interfaceIndex, join, leave, openSocket } from "@netjoin/netjoin";
+ *
+ * const fd = openSocket({ port: 5000 });
+ * const ifaceIdx = interfaceIndex("eth0");
+ * join(fd, ifaceIdx, "ff3e::1234", ["2001:db8::1", "2001:db8::2"]);
+ * // ... receive ...
+ * leave(fd, ifaceIdx, "ff3e::1234", ["2001:db8::1", "2001:db8::2"]);
+ * closeSocket(fd);
+ * ```
+ *
+ * @module
+ */
+import { formatIPv6 } from "./_address.ts";
+import { checkFd, checkIfaceIdx, toGroup, toSources } from "./_args.ts";
+import { errnoName, errnoNumber, kernelHint } from "./_errno.ts";
+import {
+  ANY_SOURCE,
+  forgetFd,
+  getState,
+  groupKey,
+  setState,
+} from "./_state.ts";
+import {
+  encodeGroupReq,
+  encodeGroupSourceReq,
+  encodeIpv6Mreq,
+} from "./_structs.ts";
+import { NetjoinError } from "./errors.ts";
+import { type Libc, libc } from "./ffi/mod.ts";
+
+/** An IPv6 address: text such as `"ff3e::1234"`, or its 16 bytes in
+ * network order. Byte addresses skip parsing. */
+export type Address = string | Uint8Array;
+
+let sys: Libc | undefined;
+let gsr = new Uint8Array(0);
+let mreq = new Uint8Array(0);
+const scratch: Uint8Array[] = [];
+
+function native(): Libc {
+  if (sys === undefined) {
+    const loaded = libc();
+    gsr = new Uint8Array(loaded.platform.groupSourceReqSize);
+    mreq = new Uint8Array(20);
+    sys = loaded;
+  }
+  return sys;
+}
+
+/**
+ * Joins `group` on interface `ifaceIdx` of the IPv6 UDP socket `fd`.
+ *
+ * Without sources (or with an empty iterable) this is one any-source (*,G)
+ * join (`IPV6_JOIN_GROUP`). With sources it is one source-specific (S,G)
+ * join per distinct source (`MCAST_JOIN_SOURCE_GROUP`, RFC 3678); duplicate
+ * sources in one call collapse into one.
+ *
+ * All or nothing: when the kernel refuses a source, the sources this call
+ * joined are left again and a group the kernel left behind as INCLUDE{} is
+ * cleaned up; sources joined by earlier calls stay. Bad arguments throw a
+ * `TypeError` or `RangeError` before any system call.
+ *
+ * netjoin refuses an (S,G) join on a socket it any-source joined to the same
+ * group on the same interface: Linux would accept it and silently turn the
+ * membership into INCLUDE{S}. It cannot see joins other code made on `fd`.
+ *
+ * Deno needs `--allow-ffi`.
+ *
+ * @example
+ * ```ts ignore
+ * import { interfaceIndex, join, openSocket } from "@netjoin/netjoin";
+ *
+ * const fd = openSocket({ port: 5000 });
+ * join(fd, interfaceIndex("eth0"), "ff3e::1234", ["2001:db8::1"]);
+ * ```
+ *
+ * @param fd An IPv6 datagram socket.
+ * @param ifaceIdx The interface index (0 lets Linux route the group; the
+ * BSDs refuse 0 for source-specific joins).
+ * @param group An IPv6 multicast address (ff00::/8).
+ * @param sources Unicast source addresses; none for an any-source join.
+ * @throws {TypeError | RangeError} A bad argument.
+ * @throws {NetjoinError} The kernel refused, or netjoin refused a mode switch.
+ */
+export function join(
+  fd: number,
+  ifaceIdx: number,
+  group: Address,
+  sources?: Iterable<Address> | null,
+): void {
+  checkFd(fd);
+  checkIfaceIdx(ifaceIdx);
+  const g = toGroup(group);
+  const srcs = toSources(sources, scratch);
+  try {
+    const n = native();
+    if (srcs.length === 0) joinAnySource(n, fd, ifaceIdx, g);
+    else joinSources(n, fd, ifaceIdx, g, srcs);
+  } finally {
+    scratch.length = 0;
+  }
+}
+
+/**
+ * Leaves what {@linkcode join} joined. Without sources (or with an empty
+ * iterable) it leaves the group entirely, whatever its mode
+ * (`IPV6_LEAVE_GROUP`). With sources it leaves each distinct source
+ * (`MCAST_LEAVE_SOURCE_GROUP`); the group goes with its last source.
+ *
+ * All or nothing: when the kernel refuses a source, the sources this call
+ * left are joined again. netjoin refuses a source-specific leave on a socket
+ * it any-source joined to the group: Linux would report a failure yet switch
+ * the membership to INCLUDE{}, stopping reception.
+ *
+ * Deno needs `--allow-ffi`.
+ *
+ * @example
+ * ```ts ignore
+ * import { leave } from "@netjoin/netjoin";
+ *
+ * leave(fd, ifaceIdx, "ff3e::1234", ["2001:db8::1"]);
+ * leave(fd, ifaceIdx, "ff3e::1234"); // the whole group, any mode
+ * ```
+ *
+ * @param fd An IPv6 datagram socket.
+ * @param ifaceIdx The interface index the group was joined on.
+ * @param group The IPv6 multicast group.
+ * @param sources The sources to leave; none to leave the group.
+ * @throws {TypeError | RangeError} A bad argument.
+ * @throws {NetjoinError} The kernel refused, or netjoin refused a mode switch.
+ */
+export function leave(
+  fd: number,
+  ifaceIdx: number,
+  group: Address,
+  sources?: Iterable<Address> | null,
+): void {
+  checkFd(fd);
+  checkIfaceIdx(ifaceIdx);
+  const g = toGroup(group);
+  const srcs = toSources(sources, scratch);
+  try {
+    const n = native();
+    if (srcs.length === 0) leaveGroup(n, fd, ifaceIdx, g);
+    else leaveSources(n, fd, ifaceIdx, g, srcs);
+  } finally {
+    scratch.length = 0;
+  }
+}
+
+function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
+  const p = n.platform;
+  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
+    throw kernelError(n.errno(), "join", "IPV6_JOIN_GROUP", fd, ifaceIdx, g);
+  }
+  setState(fd, groupKey(ifaceIdx, g), ANY_SOURCE);
+}
+
+function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
+  const p = n.platform;
+  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  const failed = n.symbols.setsockopt(
+    fd,
+    p.IPPROTO_IPV6,
+    p.IPV6_LEAVE_GROUP,
+    mreq,
+    20,
+  );
+  const errno = failed ? n.errno() : 0;
+  // Joined or not before, the socket holds no membership of the group now.
+  setState(fd, groupKey(ifaceIdx, g));
+  if (failed) {
+    throw kernelError(errno, "leave", "IPV6_LEAVE_GROUP", fd, ifaceIdx, g);
+  }
+}
+
+function joinSources(
+  n: Libc,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  srcs: Uint8Array[],
+) {
+  const p = n.platform;
+  if (ifaceIdx === 0 && p.mcastRefusesIfindexZero) {
+    throw new RangeError(
+      `ifaceIdx must name an interface on ${p.os}, got 0: its kernel refuses 0 for source-specific joins`,
+    );
+  }
+  const key = groupKey(ifaceIdx, g);
+  const before = getState(fd, key);
+  if (before === ANY_SOURCE) {
+    throw modeRefusal("join", "EADDRINUSE", fd, ifaceIdx, g, srcs[0]);
+  }
+  const setsockopt = n.symbols.setsockopt;
+  for (let i = 0; i < srcs.length; i++) {
+    encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
+    if (
+      setsockopt(fd, p.IPPROTO_IPV6, p.MCAST_JOIN_SOURCE_GROUP, gsr, gsr.length)
+    ) {
+      const errno = n.errno();
+      const undone = undo(
+        n,
+        fd,
+        ifaceIdx,
+        g,
+        srcs,
+        i,
+        "MCAST_LEAVE_SOURCE_GROUP",
+      );
+      // Linux keeps a group whose first (S,G) failed as INCLUDE{}.
+      if (i === 0) dropEmptyInclude(n, fd, ifaceIdx, g);
+      throw kernelError(
+        errno,
+        "join",
+        "MCAST_JOIN_SOURCE_GROUP",
+        fd,
+        ifaceIdx,
+        g,
+        srcs[i],
+        progress("joined", i, srcs.length, undone),
+        (before ?? 0) + i,
+      );
+    }
+  }
+  setState(fd, key, (before ?? 0) + srcs.length);
+}
+
+function leaveSources(
+  n: Libc,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  srcs: Uint8Array[],
+) {
+  const p = n.platform;
+  const key = groupKey(ifaceIdx, g);
+  const before = getState(fd, key);
+  if (before === ANY_SOURCE) {
+    throw modeRefusal("leave", "EADDRNOTAVAIL", fd, ifaceIdx, g, srcs[0]);
+  }
+  const setsockopt = n.symbols.setsockopt;
+  for (let i = 0; i < srcs.length; i++) {
+    encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
+    if (
+      setsockopt(
+        fd,
+        p.IPPROTO_IPV6,
+        p.MCAST_LEAVE_SOURCE_GROUP,
+        gsr,
+        gsr.length,
+      )
+    ) {
+      const errno = n.errno();
+      const undone = undo(
+        n,
+        fd,
+        ifaceIdx,
+        g,
+        srcs,
+        i,
+        "MCAST_JOIN_SOURCE_GROUP",
+      );
+      let extra = progress("left", i, srcs.length, undone);
+      if (
+        i === 0 && before === undefined && dropEmptyInclude(n, fd, ifaceIdx, g)
+      ) {
+        // An any-source membership made outside netjoin: Linux refused the
+        // leave yet switched it to INCLUDE{}. Put it back.
+        extra += restoreAnySource(n, fd, ifaceIdx, g);
+      }
+      throw kernelError(
+        errno,
+        "leave",
+        "MCAST_LEAVE_SOURCE_GROUP",
+        fd,
+        ifaceIdx,
+        g,
+        srcs[i],
+        extra,
+      );
+    }
+  }
+  const left = (before ?? 0) - srcs.length;
+  setState(fd, key, left > 0 ? left : undefined);
+}
+
+/**
+ * Reverses the first `count` sources of a call with `option`, last first.
+ * Returns what could not be reversed, as text for the error message.
+ */
+function undo(
+  n: Libc,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  srcs: Uint8Array[],
+  count: number,
+  option: "MCAST_JOIN_SOURCE_GROUP" | "MCAST_LEAVE_SOURCE_GROUP",
+): string[] {
+  const p = n.platform;
+  const failures: string[] = [];
+  for (let j = count - 1; j >= 0; j--) {
+    encodeGroupSourceReq(p, ifaceIdx, g, srcs[j], gsr);
+    if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p[option], gsr, gsr.length)) {
+      failures.push(`${formatIPv6(srcs[j])} (${errnoName(n.errno())})`);
+    }
+  }
+  return failures;
+}
+
+/** Describes how far a multi-source call got and what was reversed. */
+function progress(
+  verb: "joined" | "left",
+  index: number,
+  total: number,
+  failures: string[],
+): string {
+  if (total === 1) return "";
+  let text = ` (source ${index + 1} of ${total}`;
+  if (index > 0) {
+    const undoVerb = verb === "joined" ? "left" : "joined";
+    const which = index === 1
+      ? `the source ${verb} before it was`
+      : `the ${index} sources ${verb} before it were`;
+    text += failures.length === 0
+      ? `; ${which} ${undoVerb} again`
+      : `; undoing ${which.slice(4)} failed for ${failures.join(", ")}`;
+  }
+  return text + ")";
+}
+
+const MCAST_MSFILTER_LINUX = 48;
+const GROUP_FILTER_SIZE_LINUX = 272;
+
+/**
+ * Linux only: when the socket holds `g` in INCLUDE mode with no source (a
+ * state only the kernel's failure paths leave), leaves the group. Returns
+ * whether it did.
+ */
+function dropEmptyInclude(
+  n: Libc,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+): boolean {
+  const p = n.platform;
+  if (p.os !== "linux") return false;
+  const filter = new Uint8Array(GROUP_FILTER_SIZE_LINUX);
+  encodeGroupReq(p, ifaceIdx, g, filter.subarray(0, p.groupReqSize));
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, filter.length, true);
+  if (
+    n.symbols.getsockopt(fd, p.IPPROTO_IPV6, MCAST_MSFILTER_LINUX, filter, len)
+  ) {
+    return false; // not joined at all
+  }
+  const view = new DataView(filter.buffer);
+  const includeMode = view.getUint32(136, true) === 1;
+  if (!includeMode || view.getUint32(140, true) !== 0) return false;
+  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_LEAVE_GROUP, mreq, 20);
+  return true;
+}
+
+/** Joins `g` from any source again; returns a note for the error message. */
+function restoreAnySource(
+  n: Libc,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+): string {
+  const p = n.platform;
+  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
+    return `; the socket's any-source membership, which Linux dropped, could not be restored (${
+      errnoName(n.errno())
+    })`;
+  }
+  setState(fd, groupKey(ifaceIdx, g), ANY_SOURCE);
+  return "; the socket held an any-source membership made outside netjoin, " +
+    "which Linux switched to INCLUDE{}: netjoin joined it again";
+}
+
+function where(fd: number, ifaceIdx: number): string {
+  return `on interface ${ifaceIdx} (fd ${fd})`;
+}
+
+function kernelError(
+  errno: number,
+  verb: "join" | "leave",
+  operation: string,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  source?: Uint8Array,
+  extra = "",
+  sourcesHeld = 0,
+): NetjoinError {
+  const code = errnoName(errno);
+  if (code === "EBADF" || code === "ENOTSOCK") forgetFd(fd);
+  const group = formatIPv6(g);
+  const src = source === undefined ? undefined : formatIPv6(source);
+  const what = src === undefined
+    ? `group ${group}`
+    : `source ${src} of group ${group}`;
+  return new NetjoinError(
+    `Could not ${verb} ${what} ${
+      where(fd, ifaceIdx)
+    }: ${operation} failed with ${code}${extra}`,
+    {
+      code,
+      errno,
+      operation,
+      fd,
+      ifaceIdx,
+      group,
+      source: src,
+      hint: kernelHint(operation, code, fd, ifaceIdx, sourcesHeld),
+    },
+  );
+}
+
+function modeRefusal(
+  verb: "join" | "leave",
+  code: "EADDRINUSE" | "EADDRNOTAVAIL",
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  source: Uint8Array,
+): NetjoinError {
+  const group = formatIPv6(g);
+  const src = formatIPv6(source);
+  const trap = verb === "join"
+    ? `Linux would silently turn it into INCLUDE{${src}} and drop every other source`
+    : "Linux would report a failure yet switch it to INCLUDE{} and stop reception";
+  return new NetjoinError(
+    `Refused to ${verb} source ${src} of group ${group} ${
+      where(fd, ifaceIdx)
+    }: the socket is joined to the group from any source, and ${trap}`,
+    {
+      code,
+      errno: errnoNumber(code),
+      operation: verb === "join"
+        ? "MCAST_JOIN_SOURCE_GROUP"
+        : "MCAST_LEAVE_SOURCE_GROUP",
+      fd,
+      ifaceIdx,
+      group,
+      source: src,
+      hint: verb === "join"
+        ? "Leave the group first (leave without sources), then join its sources"
+        : "Leave the whole group (leave without sources) instead",
+      origin: "netjoin",
+    },
+  );
+}

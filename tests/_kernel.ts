@@ -1,0 +1,346 @@
+/**
+ * Test rig for the real kernel: pairs of network namespaces joined by a veth
+ * pair, entered from the test's own thread with `setns(2)`, and parsers for
+ * /proc/net/igmp6 and /proc/net/mcfilter6 read inside a namespace.
+ *
+ * Kernel tests need root (they run `ip netns add`). Without it they skip with
+ * one line saying why; under `CI=true` that is a failure instead.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { openLibcSymbols } from "../ffi/mod.ts";
+
+const CLONE_NEWNET = 0x40000000;
+const O_RDONLY_CLOEXEC = 0o2000000;
+
+const NS_SYMBOLS = {
+  // int open(const char *pathname, int flags);
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  // int setns(int fd, int nstype);
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+} as const;
+
+let nsLib: ReturnType<typeof openLibcSymbols<typeof NS_SYMBOLS>> | undefined;
+function ns() {
+  return nsLib ??= openLibcSymbols(NS_SYMBOLS);
+}
+
+function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(text + "\0");
+}
+
+/** Runs a command; throws with its output when it fails. */
+export function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr.trim()}`,
+    );
+  }
+  return r.stdout;
+}
+
+let counter = 0;
+const live = new Set<string>();
+
+function cleanupAll() {
+  for (const name of live) {
+    spawnSync("ip", ["netns", "del", name]);
+  }
+  live.clear();
+}
+// deno-lint-ignore no-explicit-any
+(globalThis as any).process?.on?.("exit", cleanupAll);
+
+let availability: string | undefined | null = null;
+
+/** Why kernel tests cannot run here, or undefined when they can. */
+export function kernelUnavailable(): string | undefined {
+  if (availability !== null) return availability;
+  const probe = `njprobe${process.pid}`;
+  const r = spawnSync("ip", ["netns", "add", probe], { encoding: "utf8" });
+  if (r.error) {
+    availability = `kernel tests need iproute2's \`ip\` (${r.error.message})`;
+  } else if (r.status !== 0) {
+    availability =
+      `kernel tests need root to make network namespaces (\`ip netns add\`: ${r.stderr.trim()})`;
+  } else {
+    spawnSync("ip", ["netns", "del", probe]);
+    availability = undefined;
+  }
+  return availability;
+}
+
+/**
+ * A test that needs the kernel: skipped with the reason where namespaces
+ * cannot be made, failed instead under CI=true.
+ */
+export function kernelTest(
+  name: string,
+  fn: () => void | Promise<void>,
+): void {
+  const reason = kernelUnavailable();
+  if (reason === undefined) {
+    test(name, fn);
+  } else if (process.env.CI === "true") {
+    test(name, () => {
+      throw new Error(`Cannot run under CI=true: ${reason}`);
+    });
+  } else {
+    test(name, { skip: reason }, () => {});
+  }
+}
+
+/** One end of a veth pair, in its own namespace. */
+export class Host {
+  /** The interface index of the veth end inside the namespace. */
+  ifindex = 0;
+  constructor(
+    /** The namespace name. */
+    readonly ns: string,
+    /** The veth interface name inside the namespace. */
+    readonly ifname: string,
+  ) {}
+
+  /** Runs `fn` with this thread inside the namespace (sockets made there
+   * belong to it). Synchronous only. */
+  enter<T>(fn: () => T): T {
+    const lib = ns();
+    const home = lib.symbols.open(
+      cString("/proc/thread-self/ns/net"),
+      O_RDONLY_CLOEXEC,
+    );
+    const there = lib.symbols.open(
+      cString(`/var/run/netns/${this.ns}`),
+      O_RDONLY_CLOEXEC,
+    );
+    if (home < 0 || there < 0) throw new Error("Could not open namespaces");
+    try {
+      if (lib.symbols.setns(there, CLONE_NEWNET) !== 0) {
+        throw new Error(`setns into ${this.ns} failed: errno ${lib.errno()}`);
+      }
+      try {
+        return fn();
+      } finally {
+        if (lib.symbols.setns(home, CLONE_NEWNET) !== 0) {
+          // The thread must not stay in a test namespace: stop everything.
+          console.error(`setns back failed: errno ${lib.errno()}`);
+          process.exit(70);
+        }
+      }
+    } finally {
+      lib.symbols.close(home);
+      lib.symbols.close(there);
+    }
+  }
+
+  /** Reads a /proc/net file as the namespace sees it. */
+  procNet(file: string): string {
+    return this.enter(() =>
+      readFileSync(`/proc/thread-self/net/${file}`, "utf8")
+    );
+  }
+
+  /** Rows of /proc/net/igmp6 for this host's veth (keyed on ifindex). */
+  igmp6(): { group: string; users: number }[] {
+    return this.procNet("igmp6").split("\n").filter((l) => l.trim())
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => Number(f[0]) === this.ifindex)
+      .map((f) => ({ group: f[2], users: Number(f[3]) }));
+  }
+
+  /** The users count of `groupHex` in igmp6, 0 when absent. */
+  users(groupHex: string): number {
+    return this.igmp6().find((r) => r.group === groupHex)?.users ?? 0;
+  }
+
+  /** Rows of /proc/net/mcfilter6 for this host's veth. */
+  mcfilter6(): { group: string; source: string; inc: number; exc: number }[] {
+    return this.procNet("mcfilter6").split("\n").slice(1)
+      .filter((l) => l.trim())
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => Number(f[0]) === this.ifindex)
+      .map((f) => ({
+        group: f[2],
+        source: f[3],
+        inc: Number(f[4]),
+        exc: Number(f[5]),
+      }));
+  }
+
+  /** mcfilter6 rows of one group as "source:INC:EXC", sorted. */
+  filter(groupHex: string): string[] {
+    return this.mcfilter6().filter((r) => r.group === groupHex)
+      .map((r) => `${r.source}:${r.inc}:${r.exc}`).sort();
+  }
+}
+
+/** Addresses on the pair: A is the listener, B holds two sources. */
+export const ADDR = {
+  a: "2001:db8:6a::a",
+  s1: "2001:db8:6a::11",
+  s2: "2001:db8:6a::12",
+} as const;
+
+/**
+ * Makes two namespaces joined by a veth pair, ready for traffic, runs `fn`,
+ * and deletes both namespaces whatever happens.
+ */
+export async function withPair<T>(
+  fn: (a: Host, b: Host) => T | Promise<T>,
+): Promise<T> {
+  const tag = `nj${process.pid}x${counter++}`;
+  const a = new Host(`${tag}a`, "nja");
+  const b = new Host(`${tag}b`, "njb");
+  try {
+    for (const h of [a, b]) {
+      sh("ip", ["netns", "add", h.ns]);
+      live.add(h.ns);
+      // No DAD: addresses are usable at once and the link carries traffic
+      // as soon as it is up.
+      for (const scope of ["all", "default"]) {
+        sh("ip", [
+          "netns",
+          "exec",
+          h.ns,
+          "sh",
+          "-c",
+          `echo 0 > /proc/sys/net/ipv6/conf/${scope}/accept_dad`,
+        ]);
+      }
+    }
+    sh("ip", [
+      "link",
+      "add",
+      a.ifname,
+      "netns",
+      a.ns,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      b.ifname,
+      "netns",
+      b.ns,
+    ]);
+    sh("ip", [
+      "-n",
+      a.ns,
+      "addr",
+      "add",
+      `${ADDR.a}/64`,
+      "dev",
+      a.ifname,
+      "nodad",
+    ]);
+    sh("ip", [
+      "-n",
+      b.ns,
+      "addr",
+      "add",
+      `${ADDR.s1}/64`,
+      "dev",
+      b.ifname,
+      "nodad",
+    ]);
+    sh("ip", [
+      "-n",
+      b.ns,
+      "addr",
+      "add",
+      `${ADDR.s2}/64`,
+      "dev",
+      b.ifname,
+      "nodad",
+    ]);
+    for (const h of [a, b]) {
+      sh("ip", ["-n", h.ns, "link", "set", "lo", "up"]);
+      sh("ip", ["-n", h.ns, "link", "set", h.ifname, "up"]);
+    }
+    for (const h of [a, b]) {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const info = JSON.parse(
+          sh("ip", ["-n", h.ns, "-j", "link", "show", "dev", h.ifname]),
+        )[0];
+        h.ifindex = info.ifindex;
+        if (info.operstate === "UP") break;
+        if (Date.now() > deadline) {
+          throw new Error(`${h.ifname} in ${h.ns} did not come up`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    return await fn(a, b);
+  } finally {
+    for (const h of [a, b]) {
+      if (live.delete(h.ns)) spawnSync("ip", ["netns", "del", h.ns]);
+    }
+  }
+}
+
+/** An IPv6 address as /proc writes it: 32 hex digits, no colons. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+const SOCKOPT_SYMBOLS = {
+  // int getsockopt(int sockfd, int level, int optname,
+  //                void *optval, socklen_t *optlen);
+  getsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int setsockopt(int sockfd, int level, int optname,
+  //                const void *optval, socklen_t optlen);
+  setsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "u32"],
+    result: "i32",
+  },
+} as const;
+let sockLib:
+  | ReturnType<typeof openLibcSymbols<typeof SOCKOPT_SYMBOLS>>
+  | undefined;
+
+/**
+ * The socket's filter for a group as Linux reports it (getsockopt
+ * MCAST_MSFILTER): "EXCLUDE{}" for any-source, "INCLUDE{n}" with the source
+ * count, or "none" when the socket holds no membership of the group.
+ */
+export function filterMode(
+  fd: number,
+  ifindex: number,
+  group: Uint8Array,
+): string {
+  sockLib ??= openLibcSymbols(SOCKOPT_SYMBOLS);
+  const buf = new Uint8Array(272); // struct group_filter, Linux x86_64
+  const view = new DataView(buf.buffer);
+  view.setUint32(0, ifindex, true);
+  view.setUint16(8, 10, true); // AF_INET6
+  buf.set(group, 16);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, 272, true);
+  if (sockLib.symbols.getsockopt(fd, 41, 48, buf, len) !== 0) return "none";
+  const mode = view.getUint32(136, true) === 1 ? "INCLUDE" : "EXCLUDE";
+  const n = view.getUint32(140, true);
+  return mode === "EXCLUDE" && n === 0 ? "EXCLUDE{}" : `${mode}{${n}}`;
+}
+
+/** An any-source join made without netjoin, as other code on the fd would. */
+export function rawJoinAnySource(
+  fd: number,
+  ifindex: number,
+  group: Uint8Array,
+): void {
+  sockLib ??= openLibcSymbols(SOCKOPT_SYMBOLS);
+  const mreq = new Uint8Array(20);
+  mreq.set(group, 0);
+  new DataView(mreq.buffer).setUint32(16, ifindex, true);
+  if (sockLib.symbols.setsockopt(fd, 41, 20, mreq, 20) !== 0) {
+    throw new Error("raw IPV6_JOIN_GROUP failed");
+  }
+}

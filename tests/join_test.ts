@@ -1,0 +1,495 @@
+// The kernel's view of join() and leave(), read from /proc inside a network
+// namespace made for each test.
+import assert from "node:assert/strict";
+import { closeSocket, join, leave, NetjoinError, openSocket } from "../mod.ts";
+import { parseIPv6 } from "../_address.ts";
+import {
+  ADDR,
+  filterMode,
+  hex,
+  type Host,
+  kernelTest,
+  rawJoinAnySource,
+  sh,
+  withPair,
+} from "./_kernel.ts";
+
+const G = "ff3e::4a:1";
+const g = parseIPv6(G)!;
+const GHEX = hex(g);
+const S1HEX = hex(parseIPv6(ADDR.s1)!);
+const S2HEX = hex(parseIPv6(ADDR.s2)!);
+
+function src(i: number): string {
+  return `2001:db8:5::${(i + 1).toString(16)}`;
+}
+
+/** Opens a socket inside `host`'s namespace, closes it after `fn`. */
+async function withSocket(
+  host: Host,
+  fn: (fd: number) => void | Promise<void>,
+): Promise<void> {
+  const fd = host.enter(() => openSocket());
+  try {
+    await fn(fd);
+  } finally {
+    closeSocket(fd);
+  }
+}
+
+function assertNetjoinError(
+  fn: () => void,
+  code: string,
+  pattern?: RegExp,
+): NetjoinError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(
+    caught instanceof NetjoinError,
+    `expected a NetjoinError ${code}, got ${caught}`,
+  );
+  assert.equal(caught.code, code, caught.message);
+  if (pattern) assert.match(caught.message, pattern);
+  return caught;
+}
+
+kernelTest(
+  "join() without sources makes one any-source membership",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G);
+        assert.equal(a.users(GHEX), 1);
+        assert.deepEqual(a.filter(GHEX), []); // ASM has no mcfilter6 row
+        leave(fd, a.ifindex, G);
+        assert.equal(a.users(GHEX), 0);
+      })
+    ),
+);
+
+kernelTest(
+  "join() with an empty sources array joins from any source",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, []);
+        assert.equal(a.users(GHEX), 1);
+        assert.deepEqual(a.filter(GHEX), []);
+      })
+    ),
+);
+
+kernelTest(
+  "join() with sources makes one INCLUDE entry per source",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s1, ADDR.s2]);
+        assert.equal(a.users(GHEX), 1);
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`, `${S2HEX}:1:0`]);
+        assert.equal(filterMode(fd, a.ifindex, g), "INCLUDE{2}");
+        leave(fd, a.ifindex, G, [ADDR.s1]);
+        assert.deepEqual(a.filter(GHEX), [`${S2HEX}:1:0`]);
+        leave(fd, a.ifindex, G, [ADDR.s2]);
+        assert.deepEqual(a.filter(GHEX), []);
+        assert.equal(a.users(GHEX), 0, "the last source takes the group along");
+      })
+    ),
+);
+
+kernelTest(
+  "join() takes 16-byte addresses as well as text",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, parseIPv6(G)!, [parseIPv6(ADDR.s1)!]);
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+        leave(fd, a.ifindex, parseIPv6(G)!, new Set([parseIPv6(ADDR.s1)!]));
+        assert.equal(a.users(GHEX), 0);
+      })
+    ),
+);
+
+kernelTest(
+  "join() collapses duplicate sources of one call",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s1, "2001:DB8:6A:0::11", ADDR.s1]);
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+      })
+    ),
+);
+
+kernelTest(
+  "two sockets on one (S,G) count INC 2 and one igmp6 user each",
+  () =>
+    withPair(async (a) => {
+      await withSocket(a, (fd1) =>
+        withSocket(a, (fd2) => {
+          join(fd1, a.ifindex, G, [ADDR.s1]);
+          join(fd2, a.ifindex, G, [ADDR.s1]);
+          assert.deepEqual(a.filter(GHEX), [`${S1HEX}:2:0`]);
+          assert.equal(a.users(GHEX), 2);
+          leave(fd1, a.ifindex, G);
+          assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+        }));
+      assert.equal(a.users(GHEX), 0, "closing a socket drops its memberships");
+    }),
+);
+
+kernelTest(
+  "leave() without sources drops a source-specific membership",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s1, ADDR.s2]);
+        leave(fd, a.ifindex, G);
+        assert.equal(a.users(GHEX), 0);
+        assert.deepEqual(a.filter(GHEX), []);
+        // and the socket can join again, in either mode
+        join(fd, a.ifindex, G);
+        assert.equal(a.users(GHEX), 1);
+      })
+    ),
+);
+
+// errno cases from the kernel reference
+
+kernelTest(
+  "a second any-source join of a group fails with EADDRINUSE",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G);
+        const e = assertNetjoinError(
+          () => join(fd, a.ifindex, G),
+          "EADDRINUSE",
+          /already joined/,
+        );
+        assert.equal(e.operation, "IPV6_JOIN_GROUP");
+        assert.equal(e.origin, "kernel");
+        assert.equal(e.group, "ff3e::4a:1");
+        assert.equal(e.ifaceIdx, a.ifindex);
+        assert.equal(e.fd, fd);
+        assert.equal(a.users(GHEX), 1);
+      })
+    ),
+);
+
+kernelTest(
+  "an any-source join after a source-specific one fails with EADDRINUSE",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s1]);
+        assertNetjoinError(() => join(fd, a.ifindex, G), "EADDRINUSE");
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+      })
+    ),
+);
+
+kernelTest(
+  "the same (S,G) twice fails with EADDRNOTAVAIL naming the source",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s1]);
+        const e = assertNetjoinError(
+          () => join(fd, a.ifindex, G, [ADDR.s1]),
+          "EADDRNOTAVAIL",
+        );
+        assert.equal(e.source, ADDR.s1);
+        assert.equal(e.operation, "MCAST_JOIN_SOURCE_GROUP");
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+      })
+    ),
+);
+
+kernelTest(
+  "the 65th source on one socket and group fails with ENOBUFS and a sysctl hint, leaving nothing joined",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        const sources = Array.from({ length: 65 }, (_, i) => src(i));
+        const e = assertNetjoinError(
+          () => join(fd, a.ifindex, G, sources),
+          "ENOBUFS",
+          /mld_max_msf/,
+        );
+        assert.equal(e.source, src(64));
+        assert.match(
+          e.message,
+          /source 65 of 65; the 64 sources joined before it were left again/,
+        );
+        assert.match(e.hint!, /64/);
+        assert.deepEqual(a.filter(GHEX), []);
+        assert.equal(a.users(GHEX), 0);
+      })
+    ),
+);
+
+kernelTest(
+  "a first source the option memory cannot hold leaves no INCLUDE{} group behind",
+  () =>
+    withPair((a) => {
+      // optmem_max is per namespace on this kernel: room for the group (56 B)
+      // but not for its source list. Linux answers ENOBUFS and, without
+      // netjoin's clean-up, keeps the group joined as INCLUDE{}.
+      setOptmem(a, 100);
+      return withSocket(a, (fd) => {
+        const e = assertNetjoinError(
+          // inside the namespace, so the hint reads its sysctl
+          () => a.enter(() => join(fd, a.ifindex, G, [ADDR.s1, ADDR.s2])),
+          "ENOBUFS",
+          /optmem_max \(100 bytes/,
+        );
+        assert.equal(e.source, ADDR.s1);
+        assert.equal(a.users(GHEX), 0, "no INCLUDE{} group left joined");
+        assert.equal(filterMode(fd, a.ifindex, g), "none");
+      });
+    }),
+);
+
+kernelTest(
+  "a group the option memory cannot hold fails with ENOMEM and an optmem hint",
+  () =>
+    withPair((a) => {
+      setOptmem(a, 40);
+      return withSocket(a, (fd) => {
+        assertNetjoinError(
+          () => a.enter(() => join(fd, a.ifindex, G)),
+          "ENOMEM",
+          /optmem_max \(40 bytes/,
+        );
+        assertNetjoinError(
+          () => join(fd, a.ifindex, G, [ADDR.s1]),
+          "ENOMEM",
+          /optmem_max/,
+        );
+        assert.equal(a.users(GHEX), 0);
+      });
+    }),
+);
+
+function setOptmem(host: Host, bytes: number): void {
+  sh("ip", [
+    "netns",
+    "exec",
+    host.ns,
+    "sh",
+    "-c",
+    `echo ${bytes} > /proc/sys/net/core/optmem_max`,
+  ]);
+}
+
+kernelTest(
+  "a failing first source of a group joined earlier keeps the earlier sources",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, Array.from({ length: 64 }, (_, i) => src(i)));
+        assertNetjoinError(() => join(fd, a.ifindex, G, [src(64)]), "ENOBUFS");
+        assert.equal(a.filter(GHEX).length, 64);
+        assert.equal(filterMode(fd, a.ifindex, g), "INCLUDE{64}");
+      })
+    ),
+);
+
+kernelTest(
+  "an unknown interface index fails with ENODEV",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        assertNetjoinError(() => join(fd, 999, G), "ENODEV", /index 999/);
+        assertNetjoinError(() => join(fd, 999, G, [ADDR.s1]), "ENODEV");
+        assert.equal(a.users(GHEX), 0);
+      })
+    ),
+);
+
+kernelTest("an IPv4 socket fails with ENOPROTOOPT", () =>
+  withPair((a) => {
+    const fd = a.enter(() => ipv4Socket());
+    try {
+      assertNetjoinError(() => join(fd, a.ifindex, G), "ENOPROTOOPT");
+      assertNetjoinError(
+        () => join(fd, a.ifindex, G, [ADDR.s1]),
+        "ENOPROTOOPT",
+        /not an IPv6 socket/,
+      );
+    } finally {
+      closeSocket(fd);
+    }
+  }));
+
+kernelTest("an fd that is not open fails with EBADF", () =>
+  withPair((a) => {
+    const fd = a.enter(() => openSocket());
+    closeSocket(fd);
+    assertNetjoinError(() => join(fd, a.ifindex, G), "EBADF");
+    assertNetjoinError(() => join(fd, a.ifindex, G, [ADDR.s1]), "EBADF");
+  }));
+
+kernelTest(
+  "an fd that is not a socket fails with ENOTSOCK",
+  () =>
+    withPair((a) => {
+      const fd = openFile();
+      try {
+        assertNetjoinError(() => join(fd, a.ifindex, G), "ENOTSOCK");
+        assertNetjoinError(
+          () => leave(fd, a.ifindex, G, [ADDR.s1]),
+          "ENOTSOCK",
+          /not a socket/,
+        );
+      } finally {
+        closeSocket(fd);
+      }
+    }),
+);
+
+kernelTest(
+  "leave() of a group not joined fails with EADDRNOTAVAIL",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        assertNetjoinError(() => leave(fd, a.ifindex, G), "EADDRNOTAVAIL");
+        assertNetjoinError(() => leave(fd, a.ifindex, G, [ADDR.s1]), "EINVAL");
+        join(fd, a.ifindex, G, [ADDR.s1]);
+        assertNetjoinError(
+          () => leave(fd, a.ifindex, G, [ADDR.s2]),
+          "EADDRNOTAVAIL",
+        );
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+      })
+    ),
+);
+
+// all or nothing
+
+kernelTest(
+  "a failing k-th source leaves again the sources this call joined, and only those",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s2]);
+        const e = assertNetjoinError(
+          () => join(fd, a.ifindex, G, [ADDR.s1, src(1), ADDR.s2, src(2)]),
+          "EADDRNOTAVAIL",
+          /source 3 of 4; the 2 sources joined before it were left again/,
+        );
+        assert.equal(e.source, ADDR.s2);
+        assert.deepEqual(a.filter(GHEX), [`${S2HEX}:1:0`]);
+      })
+    ),
+);
+
+kernelTest(
+  "a failing k-th source of a source leave joins the others again",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G, [ADDR.s1, ADDR.s2, src(1)]);
+        assertNetjoinError(
+          () => leave(fd, a.ifindex, G, [ADDR.s1, ADDR.s2, src(7)]),
+          "EADDRNOTAVAIL",
+          /source 3 of 3; the 2 sources left before it were joined again/,
+        );
+        assert.equal(a.filter(GHEX).length, 3);
+        assert.equal(filterMode(fd, a.ifindex, g), "INCLUDE{3}");
+        // Leaving every joined source and one more: the group goes with the
+        // last joined source, so the kernel answers EINVAL for the extra one.
+        assertNetjoinError(
+          () => leave(fd, a.ifindex, G, [ADDR.s1, ADDR.s2, src(1), src(7)]),
+          "EINVAL",
+          /source 4 of 4; the 3 sources left before it were joined again/,
+        );
+        assert.equal(filterMode(fd, a.ifindex, g), "INCLUDE{3}");
+        assert.equal(a.users(GHEX), 1);
+      })
+    ),
+);
+
+// refused mode switches
+
+kernelTest(
+  "an (S,G) join on an any-source membership is refused, not turned into INCLUDE{S}",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G);
+        const e = assertNetjoinError(
+          () => join(fd, a.ifindex, G, [ADDR.s1]),
+          "EADDRINUSE",
+          /INCLUDE\{2001:db8:6a::11\}/,
+        );
+        assert.equal(e.origin, "netjoin");
+        assert.equal(a.users(GHEX), 1);
+        assert.equal(filterMode(fd, a.ifindex, g), "EXCLUDE{}");
+      })
+    ),
+);
+
+kernelTest(
+  "a source leave on an any-source membership is refused, not turned into INCLUDE{}",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        join(fd, a.ifindex, G);
+        const e = assertNetjoinError(
+          () => leave(fd, a.ifindex, G, [ADDR.s1]),
+          "EADDRNOTAVAIL",
+          /stop reception/,
+        );
+        assert.equal(e.origin, "netjoin");
+        assert.equal(a.users(GHEX), 1);
+        assert.equal(filterMode(fd, a.ifindex, g), "EXCLUDE{}");
+      })
+    ),
+);
+
+kernelTest(
+  "a source leave on an any-source membership made outside netjoin is put back",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        rawJoinAnySource(fd, a.ifindex, g);
+        const e = assertNetjoinError(
+          () => leave(fd, a.ifindex, G, [ADDR.s1]),
+          "EADDRNOTAVAIL",
+          /made outside netjoin.*joined it again/,
+        );
+        assert.equal(e.origin, "kernel");
+        assert.equal(filterMode(fd, a.ifindex, g), "EXCLUDE{}");
+        assert.equal(a.users(GHEX), 1);
+        // netjoin now knows the membership, and guards it.
+        assertNetjoinError(
+          () => join(fd, a.ifindex, G, [ADDR.s1]),
+          "EADDRINUSE",
+        );
+      })
+    ),
+);
+
+// Helpers for sockets that are not IPv6 UDP.
+import { openLibcSymbols } from "../ffi/mod.ts";
+const EXTRA = {
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int open(const char *pathname, int flags);
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+} as const;
+function ipv4Socket(): number {
+  return openLibcSymbols(EXTRA).symbols.socket(2, 2, 0);
+}
+function openFile(): number {
+  return openLibcSymbols(EXTRA).symbols.open(
+    new TextEncoder().encode("/dev/null\0"),
+    0,
+  );
+}
