@@ -101,24 +101,48 @@ function parseDottedQuad(
  * ```
  */
 export function parseIPv6(text: string): Uint8Array | undefined {
-  if (typeof text !== "string") return undefined;
-  const len = text.length;
-  if (len < 2 || len > MAX_TEXT_LENGTH) return undefined;
-
   const out = new Uint8Array(16);
+  return parseIPv6Into(text, out) ? out : undefined;
+}
+
+/**
+ * Parses IPv6 text like {@linkcode parseIPv6}, into the first 16 bytes of
+ * `out` instead of a new array, so a hot path allocates nothing. Returns
+ * whether `text` is an address; on false, `out` holds garbage.
+ *
+ * @param text Candidate address text.
+ * @param out At least 16 bytes to write the address to, in network order.
+ * @returns True when `text` is an IPv6 address.
+ *
+ * @example
+ * ```ts
+ * import { parseIPv6Into } from "./_address.ts";
+ *
+ * const out = new Uint8Array(16);
+ * parseIPv6Into("ff3e::1", out); // true, out holds ff3e::1
+ * ```
+ */
+export function parseIPv6Into(text: string, out: Uint8Array): boolean {
+  if (typeof text !== "string") return false;
+  const len = text.length;
+  if (len < 2 || len > MAX_TEXT_LENGTH) return false;
+
   let i = 0;
   let groups = 0; // 16-bit groups written so far
   let gap = -1; // group index where "::" stands, or -1
 
   if (text.charCodeAt(0) === COLON) {
-    if (text.charCodeAt(1) !== COLON) return undefined;
+    if (text.charCodeAt(1) !== COLON) return false;
     gap = 0;
     i = 2;
-    if (i === len) return out; // "::"
+    if (i === len) {
+      out.fill(0, 0, 16); // "::"
+      return true;
+    }
   }
 
   for (;;) {
-    if (groups === 8) return undefined;
+    if (groups === 8) return false;
     const start = i;
     let value = 0;
     while (i < len) {
@@ -126,15 +150,15 @@ export function parseIPv6(text: string): Uint8Array | undefined {
       if (d < 0) break;
       value = (value << 4) | d;
       i++;
-      if (i - start > 4) return undefined;
+      if (i - start > 4) return false;
     }
-    if (i === start) return undefined; // empty group: ":::" or stray ':'
+    if (i === start) return false; // empty group: ":::" or stray ':'
 
     if (i < len && text.charCodeAt(i) === DOT) {
       // Dotted-quad tail: re-read this group as its first octet; it must run
       // to the end of the text and fill the last 32 bits.
-      if (groups > 6) return undefined;
-      if (!parseDottedQuad(text, start, len, out, groups * 2)) return undefined;
+      if (groups > 6) return false;
+      if (!parseDottedQuad(text, start, len, out, groups * 2)) return false;
       groups += 2;
       break;
     }
@@ -143,25 +167,25 @@ export function parseIPv6(text: string): Uint8Array | undefined {
     out[groups * 2 + 1] = value & 0xff;
     groups++;
     if (i === len) break;
-    if (text.charCodeAt(i) !== COLON) return undefined;
+    if (text.charCodeAt(i) !== COLON) return false;
     i++;
-    if (i === len) return undefined; // single trailing ':'
+    if (i === len) return false; // single trailing ':'
     if (text.charCodeAt(i) === COLON) {
-      if (gap >= 0) return undefined; // second "::"
+      if (gap >= 0) return false; // second "::"
       gap = groups;
       i++;
       if (i === len) break; // trailing "::"
     }
   }
 
-  if (gap < 0) return groups === 8 ? out : undefined;
-  if (groups > 7) return undefined; // "::" must stand for at least one group
+  if (gap < 0) return groups === 8;
+  if (groups > 7) return false; // "::" must stand for at least one group
 
   // Slide the groups written after "::" to the end, zero-filling the gap.
   const shift = (8 - groups) * 2;
   for (let b = groups * 2 - 1; b >= gap * 2; b--) out[b + shift] = out[b];
   out.fill(0, gap * 2, gap * 2 + shift);
-  return out;
+  return true;
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { formatIPv6, parseIPv6 } from "./_address.ts";
+import { formatIPv6, parseIPv6Into } from "./_address.ts";
 
 const INT32_MAX = 0x7fffffff;
 const UINT32_MAX = 0xffffffff;
@@ -70,8 +70,12 @@ function isUnspecified(b: Uint8Array): boolean {
 
 const DOTTED_V4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-/** Turns text or bytes into 16 bytes, or throws naming `what`. */
-function toBytes(value: unknown, what: string): Uint8Array {
+/**
+ * Turns text or bytes into 16 bytes, or throws naming `what`. Text is parsed
+ * into `into`, a scratch buffer the caller owns, so parsing allocates
+ * nothing; bytes are returned as given.
+ */
+function toBytes(value: unknown, what: string, into: Uint8Array): Uint8Array {
   if (value instanceof Uint8Array) {
     if (value.length !== 16) {
       throw new RangeError(
@@ -81,8 +85,7 @@ function toBytes(value: unknown, what: string): Uint8Array {
     return value;
   }
   if (typeof value === "string") {
-    const bytes = parseIPv6(value);
-    if (bytes !== undefined) return bytes;
+    if (parseIPv6Into(value, into)) return into;
     if (DOTTED_V4.test(value)) {
       throw new TypeError(
         `${what} ${quote(value)} is an IPv4 address: netjoin joins IPv6 groups`,
@@ -95,7 +98,28 @@ function toBytes(value: unknown, what: string): Uint8Array {
   );
 }
 
-/** Checks a group: an IPv6 multicast address (ff00::/8), text or bytes. */
+/** Scratch for a group given as text; valid until the next call. */
+const groupScratch = new Uint8Array(16);
+/** One 16-byte view per source given as text, into one growing buffer. */
+let sourceScratch: Uint8Array[] = [];
+
+function sourceSlot(index: number): Uint8Array {
+  if (index >= sourceScratch.length) {
+    const size = Math.max(8, sourceScratch.length * 2, index + 1);
+    const pool = new Uint8Array(size * 16);
+    sourceScratch = Array.from(
+      { length: size },
+      (_, i) => pool.subarray(i * 16, i * 16 + 16),
+    );
+  }
+  return sourceScratch[index];
+}
+
+/**
+ * Checks a group: an IPv6 multicast address (ff00::/8), text or bytes. A
+ * group given as text comes back in a scratch buffer, valid until the next
+ * call.
+ */
 export function toGroup(value: unknown): Uint8Array {
   // The byte fast path first: a join with 16-byte groups parses nothing.
   if (
@@ -103,7 +127,7 @@ export function toGroup(value: unknown): Uint8Array {
   ) {
     return value;
   }
-  const bytes = toBytes(value, "Group");
+  const bytes = toBytes(value, "Group", groupScratch);
   if (bytes[0] !== 0xff) {
     const kind = isV4Mapped(bytes) ? "an IPv4-mapped address" : "not multicast";
     throw new RangeError(
@@ -115,9 +139,22 @@ export function toGroup(value: unknown): Uint8Array {
   return bytes;
 }
 
-/** Checks a source: a unicast IPv6 address, text or bytes. */
-export function toSource(value: unknown): Uint8Array {
-  const bytes = toBytes(value, "Source");
+/**
+ * Checks a source: a unicast IPv6 address, text or bytes. Text is parsed
+ * into scratch slot `slot`, valid until the next call.
+ */
+export function toSource(value: unknown, slot: number): Uint8Array {
+  // The byte fast path: neither multicast (ff00::/8) nor in ::/8, where the
+  // unspecified and IPv4-mapped addresses are.
+  if (value instanceof Uint8Array && value.length === 16) {
+    const b0 = value[0];
+    if (b0 !== 0 && b0 !== 0xff) return value;
+  }
+  const bytes = toBytes(
+    value,
+    "Source",
+    typeof value === "string" ? sourceSlot(slot) : groupScratch,
+  );
   if (bytes[0] === 0xff) {
     throw new RangeError(
       `Source ${quote(value)} is a multicast address: a source is unicast`,
@@ -154,15 +191,13 @@ export function addressKey(b: Uint8Array): string {
 
 /**
  * Checks the sources argument: `undefined`/`null` or an iterable of
- * addresses. Returns the distinct sources in first-seen order (duplicates
- * collapse), reusing `out`.
+ * addresses. Writes the distinct sources, in first-seen order (duplicates
+ * collapse), to `out` from index 0 and returns their count; sources given as
+ * text come back in scratch buffers, valid until the next call. `out` never
+ * shrinks: entries past the count are stale.
  */
-export function toSources(
-  sources: unknown,
-  out: Uint8Array[],
-): Uint8Array[] {
-  out.length = 0;
-  if (sources === undefined || sources === null) return out;
+export function toSources(sources: unknown, out: Uint8Array[]): number {
+  if (sources === undefined || sources === null) return 0;
   if (typeof sources === "string" || sources instanceof Uint8Array) {
     throw new TypeError(
       `sources must be an iterable of addresses, got ${
@@ -170,25 +205,32 @@ export function toSources(
       }: wrap a single source in an array`,
     );
   }
-  if (
-    typeof (sources as { [Symbol.iterator]?: unknown })[Symbol.iterator] !==
+  let n = 0;
+  if (Array.isArray(sources)) {
+    for (; n < sources.length; n++) out[n] = toSource(sources[n], n);
+  } else if (
+    typeof (sources as { [Symbol.iterator]?: unknown })[Symbol.iterator] ===
       "function"
   ) {
+    for (const source of sources as Iterable<unknown>) {
+      out[n] = toSource(source, n);
+      n++;
+    }
+  } else {
     throw new TypeError(
       `sources must be an iterable of addresses, got ${quote(sources)}`,
     );
   }
-  for (const source of sources as Iterable<unknown>) out.push(toSource(source));
-  if (out.length > 1) {
+  if (n > 1) {
     const seen = new Set<string>();
     let kept = 0;
-    for (const source of out) {
-      const key = addressKey(source);
+    for (let i = 0; i < n; i++) {
+      const key = addressKey(out[i]);
       if (seen.has(key)) continue;
       seen.add(key);
-      out[kept++] = source;
+      out[kept++] = out[i];
     }
-    out.length = kept;
+    n = kept;
   }
-  return out;
+  return n;
 }

@@ -4,48 +4,140 @@
  * it joined, to refuse the calls Linux would carry out wrongly. Joins made on
  * the same fd by other code are not seen.
  *
+ * It sits on the hot path of every join and leave, so a lookup allocates
+ * nothing: groups are found by a numeric hash of (interface, group), and an
+ * entry whose group was left is kept (state 0) for the next join of the same
+ * group. Left entries are swept once an fd holds many of them.
+ *
  * @module
  */
 
 /** The state of a group joined from any source. */
 export const ANY_SOURCE = -1;
 
+/** One (interface, group) of one fd. */
+export interface Entry {
+  readonly ifaceIdx: number;
+  readonly w0: number;
+  readonly w1: number;
+  readonly w2: number;
+  readonly w3: number;
+  /** {@linkcode ANY_SOURCE}, the number of sources joined, or 0: none. */
+  state: number;
+  /** The next entry of the same hash. */
+  next: Entry | undefined;
+}
+
+interface FdGroups {
+  readonly byHash: Map<number, Entry>;
+  /** Entries whose state is 0. */
+  idle: number;
+}
+
+const byFd = new Map<number, FdGroups>();
+const SWEEP_AT = 256;
+
+function word(g: Uint8Array, i: number): number {
+  return (g[i] << 24 | g[i + 1] << 16 | g[i + 2] << 8 | g[i + 3]) >>> 0;
+}
+
+function hash(
+  ifaceIdx: number,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+) {
+  let h = Math.imul(ifaceIdx ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ w0, 0xcc9e2d51);
+  h = Math.imul(h ^ w1, 0xcc9e2d51);
+  h = Math.imul(h ^ w2, 0xcc9e2d51);
+  h = Math.imul(h ^ w3, 0x1b873593);
+  return (h ^ (h >>> 15)) & 0x3fffffff; // a small integer key
+}
+
+function find(
+  groups: FdGroups | undefined,
+  ifaceIdx: number,
+  g: Uint8Array,
+): Entry | undefined {
+  if (groups === undefined) return undefined;
+  const w0 = word(g, 0), w1 = word(g, 4), w2 = word(g, 8), w3 = word(g, 12);
+  let e = groups.byHash.get(hash(ifaceIdx, w0, w1, w2, w3));
+  while (
+    e !== undefined &&
+    (e.ifaceIdx !== ifaceIdx || e.w0 !== w0 || e.w1 !== w1 || e.w2 !== w2 ||
+      e.w3 !== w3)
+  ) e = e.next;
+  return e;
+}
+
+/** The entry of (interface, group) on `fd`, if netjoin recorded one. */
+export function lookup(
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+): Entry | undefined {
+  return find(byFd.get(fd), ifaceIdx, g);
+}
+
+/** The recorded state of (interface, group) on `fd`; 0 when none. */
+export function getState(fd: number, ifaceIdx: number, g: Uint8Array): number {
+  return find(byFd.get(fd), ifaceIdx, g)?.state ?? 0;
+}
+
 /**
- * fd -> key of (interface index, group) -> {@linkcode ANY_SOURCE}, or the
- * number of sources netjoin joined.
+ * Records the state of (interface, group) on `fd`; 0 forgets it. `entry`,
+ * when given, is its {@linkcode lookup} result, saving a second search.
  */
-const byFd = new Map<number, Map<string, number>>();
-
-/** A key for (interface index, group) of one string allocation. */
-export function groupKey(ifaceIdx: number, g: Uint8Array): string {
-  return String.fromCharCode(
-    ifaceIdx & 0xffff,
-    ifaceIdx >>> 16,
-    g[0] << 8 | g[1],
-    g[2] << 8 | g[3],
-    g[4] << 8 | g[5],
-    g[6] << 8 | g[7],
-    g[8] << 8 | g[9],
-    g[10] << 8 | g[11],
-    g[12] << 8 | g[13],
-    g[14] << 8 | g[15],
-  );
-}
-
-/** The recorded state of a group on `fd`, or undefined when none. */
-export function getState(fd: number, key: string): number | undefined {
-  return byFd.get(fd)?.get(key);
-}
-
-/** Records the state of a group on `fd`; 0 or undefined forgets it. */
-export function setState(fd: number, key: string, state?: number): void {
+export function setState(
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  state: number,
+  entry: Entry | undefined = lookup(fd, ifaceIdx, g),
+): void {
   let groups = byFd.get(fd);
-  if (state === undefined || state === 0) {
-    groups?.delete(key);
+  if (entry !== undefined && groups !== undefined) {
+    if (entry.state === 0 && state !== 0) groups.idle--;
+    else if (entry.state !== 0 && state === 0) groups.idle++;
+    entry.state = state;
+    if (groups.idle >= SWEEP_AT) sweep(groups);
     return;
   }
-  if (groups === undefined) byFd.set(fd, groups = new Map());
-  groups.set(key, state);
+  if (state === 0) return;
+  if (groups === undefined) {
+    byFd.set(fd, groups = { byHash: new Map(), idle: 0 });
+  }
+  const w0 = word(g, 0), w1 = word(g, 4), w2 = word(g, 8), w3 = word(g, 12);
+  const h = hash(ifaceIdx, w0, w1, w2, w3);
+  groups.byHash.set(h, {
+    ifaceIdx,
+    w0,
+    w1,
+    w2,
+    w3,
+    state,
+    next: groups.byHash.get(h),
+  });
+}
+
+/** Drops the entries of groups no longer joined. */
+function sweep(groups: FdGroups): void {
+  for (const [h, first] of groups.byHash) {
+    let head: Entry | undefined;
+    let tail: Entry | undefined;
+    for (let e: Entry | undefined = first; e !== undefined; e = e.next) {
+      if (e.state === 0) continue;
+      if (tail === undefined) head = e;
+      else tail.next = e;
+      tail = e;
+    }
+    if (tail !== undefined) tail.next = undefined;
+    if (head === undefined) groups.byHash.delete(h);
+    else groups.byHash.set(h, head);
+  }
+  groups.idle = 0;
 }
 
 /** Forgets everything recorded for `fd` (closed, or not a socket). */

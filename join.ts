@@ -19,13 +19,7 @@
 import { formatIPv6 } from "./_address.ts";
 import { checkFd, checkIfaceIdx, toGroup, toSources } from "./_args.ts";
 import { errnoName, errnoNumber, kernelHint } from "./_errno.ts";
-import {
-  ANY_SOURCE,
-  forgetFd,
-  getState,
-  groupKey,
-  setState,
-} from "./_state.ts";
+import { ANY_SOURCE, forgetFd, lookup, setState } from "./_state.ts";
 import {
   encodeGroupReq,
   encodeGroupSourceReq,
@@ -97,14 +91,10 @@ export function join(
   checkFd(fd);
   checkIfaceIdx(ifaceIdx);
   const g = toGroup(group);
-  const srcs = toSources(sources, scratch);
-  try {
-    const n = native();
-    if (srcs.length === 0) joinAnySource(n, fd, ifaceIdx, g);
-    else joinSources(n, fd, ifaceIdx, g, srcs);
-  } finally {
-    scratch.length = 0;
-  }
+  const count = toSources(sources, scratch);
+  const n = native();
+  if (count === 0) joinAnySource(n, fd, ifaceIdx, g);
+  else joinSources(n, fd, ifaceIdx, g, scratch, count);
 }
 
 /**
@@ -144,14 +134,10 @@ export function leave(
   checkFd(fd);
   checkIfaceIdx(ifaceIdx);
   const g = toGroup(group);
-  const srcs = toSources(sources, scratch);
-  try {
-    const n = native();
-    if (srcs.length === 0) leaveGroup(n, fd, ifaceIdx, g);
-    else leaveSources(n, fd, ifaceIdx, g, srcs);
-  } finally {
-    scratch.length = 0;
-  }
+  const count = toSources(sources, scratch);
+  const n = native();
+  if (count === 0) leaveGroup(n, fd, ifaceIdx, g);
+  else leaveSources(n, fd, ifaceIdx, g, scratch, count);
 }
 
 function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
@@ -160,7 +146,7 @@ function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
     throw kernelError(n.errno(), "join", "IPV6_JOIN_GROUP", fd, ifaceIdx, g);
   }
-  setState(fd, groupKey(ifaceIdx, g), ANY_SOURCE);
+  setState(fd, ifaceIdx, g, ANY_SOURCE);
 }
 
 function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
@@ -175,7 +161,7 @@ function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   );
   const errno = failed ? n.errno() : 0;
   // Joined or not before, the socket holds no membership of the group now.
-  setState(fd, groupKey(ifaceIdx, g));
+  setState(fd, ifaceIdx, g, 0);
   if (failed) {
     throw kernelError(errno, "leave", "IPV6_LEAVE_GROUP", fd, ifaceIdx, g);
   }
@@ -187,6 +173,7 @@ function joinSources(
   ifaceIdx: number,
   g: Uint8Array,
   srcs: Uint8Array[],
+  count: number,
 ) {
   const p = n.platform;
   if (ifaceIdx === 0 && p.mcastRefusesIfindexZero) {
@@ -194,13 +181,13 @@ function joinSources(
       `ifaceIdx must name an interface on ${p.os}, got 0: its kernel refuses 0 for source-specific joins`,
     );
   }
-  const key = groupKey(ifaceIdx, g);
-  const before = getState(fd, key);
+  const entry = lookup(fd, ifaceIdx, g);
+  const before = entry?.state ?? 0;
   if (before === ANY_SOURCE) {
     throw modeRefusal("join", "EADDRINUSE", fd, ifaceIdx, g, srcs[0]);
   }
   const setsockopt = n.symbols.setsockopt;
-  for (let i = 0; i < srcs.length; i++) {
+  for (let i = 0; i < count; i++) {
     encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
     if (
       setsockopt(fd, p.IPPROTO_IPV6, p.MCAST_JOIN_SOURCE_GROUP, gsr, gsr.length)
@@ -225,12 +212,12 @@ function joinSources(
         ifaceIdx,
         g,
         srcs[i],
-        progress("joined", i, srcs.length, undone),
-        (before ?? 0) + i,
+        progress("joined", i, count, undone),
+        before + i,
       );
     }
   }
-  setState(fd, key, (before ?? 0) + srcs.length);
+  setState(fd, ifaceIdx, g, before + count, entry);
 }
 
 function leaveSources(
@@ -239,15 +226,16 @@ function leaveSources(
   ifaceIdx: number,
   g: Uint8Array,
   srcs: Uint8Array[],
+  count: number,
 ) {
   const p = n.platform;
-  const key = groupKey(ifaceIdx, g);
-  const before = getState(fd, key);
+  const entry = lookup(fd, ifaceIdx, g);
+  const before = entry?.state ?? 0;
   if (before === ANY_SOURCE) {
     throw modeRefusal("leave", "EADDRNOTAVAIL", fd, ifaceIdx, g, srcs[0]);
   }
   const setsockopt = n.symbols.setsockopt;
-  for (let i = 0; i < srcs.length; i++) {
+  for (let i = 0; i < count; i++) {
     encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
     if (
       setsockopt(
@@ -268,9 +256,9 @@ function leaveSources(
         i,
         "MCAST_JOIN_SOURCE_GROUP",
       );
-      let extra = progress("left", i, srcs.length, undone);
+      let extra = progress("left", i, count, undone);
       if (
-        i === 0 && before === undefined && dropEmptyInclude(n, fd, ifaceIdx, g)
+        i === 0 && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)
       ) {
         // An any-source membership made outside netjoin: Linux refused the
         // leave yet switched it to INCLUDE{}. Put it back.
@@ -288,8 +276,7 @@ function leaveSources(
       );
     }
   }
-  const left = (before ?? 0) - srcs.length;
-  setState(fd, key, left > 0 ? left : undefined);
+  setState(fd, ifaceIdx, g, Math.max(0, before - count), entry);
 }
 
 /**
@@ -384,7 +371,7 @@ function restoreAnySource(
       errnoName(n.errno())
     })`;
   }
-  setState(fd, groupKey(ifaceIdx, g), ANY_SOURCE);
+  setState(fd, ifaceIdx, g, ANY_SOURCE);
   return "; the socket held an any-source membership made outside netjoin, " +
     "which Linux switched to INCLUDE{}: netjoin joined it again";
 }

@@ -21,7 +21,12 @@ import assert from "node:assert/strict";
 import { isIPv6 } from "node:net";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
-import { formatIPv6, parseHex32, parseIPv6 } from "../_address.ts";
+import {
+  formatIPv6,
+  parseHex32,
+  parseIPv6,
+  parseIPv6Into,
+} from "../_address.ts";
 
 /** Bytes from a 32-digit hex string (test helper, independent of parseHex32). */
 function hex(h: string): Uint8Array {
@@ -641,4 +646,24 @@ test("parseIPv6() bytes and formatIPv6() text agree with Python ipaddress on the
     `fuzz vs python ipaddress: ${strings.length} strings, ` +
       `${(performance.now() - started).toFixed(0)} ms, seed ${SEED}`,
   );
+});
+
+test("parseIPv6Into() writes every byte of a reused buffer", () => {
+  const cases = [
+    "::",
+    "::1",
+    "1::",
+    "ff3e::1234",
+    "2001:db8::5:0:1",
+    "1:2:3:4:5:6:7:8",
+    "::ffff:192.0.2.1",
+    "64:ff9b::1.2.3.4",
+    "1:2:3:4:5:6:1.2.3.4",
+  ];
+  for (const text of cases) {
+    const out = new Uint8Array(16).fill(0xaa);
+    assert.equal(parseIPv6Into(text, out), true, text);
+    assert.deepEqual(out, parseIPv6(text), text);
+  }
+  assert.equal(parseIPv6Into("ff3e:::1", new Uint8Array(16)), false);
 });

@@ -1,0 +1,69 @@
+/**
+ * The join+leave cases the join benches measure: netjoin's join/leave with
+ * byte or text addresses, and a bare FFI setsockopt loop making the same two
+ * calls with prebuilt structs (the baseline). Everything runs on `lo`, so no
+ * MLD report leaves the host.
+ */
+import { parseIPv6 } from "../_address.ts";
+import { encodeGroupSourceReq, encodeIpv6Mreq } from "../_structs.ts";
+import { libc } from "../ffi/mod.ts";
+import { interfaceIndex, join, leave, openSocket } from "../mod.ts";
+
+export const GROUP = "ff3e::b:1";
+export const SOURCE = "2001:db8::b1";
+
+/** A socket, the loopback index and prebuilt structs for the baseline. */
+export function setup() {
+  const { symbols, platform: p } = libc();
+  const fd = openSocket();
+  const ifaceIdx = interfaceIndex("lo");
+  const g = parseIPv6(GROUP)!;
+  const s = parseIPv6(SOURCE)!;
+  const gsr = encodeGroupSourceReq(p, ifaceIdx, g, s);
+  const mreq = encodeIpv6Mreq(p, g, ifaceIdx);
+  const setsockopt = symbols.setsockopt;
+  const level = p.IPPROTO_IPV6;
+  const sources = [s];
+  const textSources = [SOURCE];
+  return {
+    fd,
+    /** Bare FFI: MCAST_JOIN_SOURCE_GROUP then MCAST_LEAVE_SOURCE_GROUP. */
+    bareSsm(): void {
+      if (setsockopt(fd, level, p.MCAST_JOIN_SOURCE_GROUP, gsr, gsr.length)) {
+        throw new Error("bare join failed");
+      }
+      if (setsockopt(fd, level, p.MCAST_LEAVE_SOURCE_GROUP, gsr, gsr.length)) {
+        throw new Error("bare leave failed");
+      }
+    },
+    /** netjoin (S,G) with 16-byte addresses. */
+    bytesSsm(): void {
+      join(fd, ifaceIdx, g, sources);
+      leave(fd, ifaceIdx, g, sources);
+    },
+    /** netjoin (S,G) with text addresses. */
+    textSsm(): void {
+      join(fd, ifaceIdx, GROUP, textSources);
+      leave(fd, ifaceIdx, GROUP, textSources);
+    },
+    /** Bare FFI: IPV6_JOIN_GROUP then IPV6_LEAVE_GROUP. */
+    bareAsm(): void {
+      if (setsockopt(fd, level, p.IPV6_JOIN_GROUP, mreq, 20)) {
+        throw new Error("bare join failed");
+      }
+      if (setsockopt(fd, level, p.IPV6_LEAVE_GROUP, mreq, 20)) {
+        throw new Error("bare leave failed");
+      }
+    },
+    /** netjoin (*,G) with a 16-byte group. */
+    bytesAsm(): void {
+      join(fd, ifaceIdx, g);
+      leave(fd, ifaceIdx, g);
+    },
+    /** netjoin (*,G) with a text group. */
+    textAsm(): void {
+      join(fd, ifaceIdx, GROUP);
+      leave(fd, ifaceIdx, GROUP);
+    },
+  };
+}
