@@ -9,7 +9,13 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { openLibcSymbols } from "../ffi/mod.ts";
+import { libc, openLibcSymbols } from "../ffi/mod.ts";
+import {
+  type Igmp6Row,
+  type Mcfilter6Row,
+  parseIgmp6,
+  parseMcfilter6,
+} from "../_proc.ts";
 
 const CLONE_NEWNET = 0x40000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
@@ -146,11 +152,9 @@ export class Host {
   }
 
   /** Rows of /proc/net/igmp6 for this host's veth (keyed on ifindex). */
-  igmp6(): { group: string; users: number }[] {
-    return this.procNet("igmp6").split("\n").filter((l) => l.trim())
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => Number(f[0]) === this.ifindex)
-      .map((f) => ({ group: f[2], users: Number(f[3]) }));
+  igmp6(): Igmp6Row[] {
+    return parseIgmp6(this.procNet("igmp6"))
+      .filter((r) => r.ifindex === this.ifindex);
   }
 
   /** The users count of `groupHex` in igmp6, 0 when absent. */
@@ -159,17 +163,9 @@ export class Host {
   }
 
   /** Rows of /proc/net/mcfilter6 for this host's veth. */
-  mcfilter6(): { group: string; source: string; inc: number; exc: number }[] {
-    return this.procNet("mcfilter6").split("\n").slice(1)
-      .filter((l) => l.trim())
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => Number(f[0]) === this.ifindex)
-      .map((f) => ({
-        group: f[2],
-        source: f[3],
-        inc: Number(f[4]),
-        exc: Number(f[5]),
-      }));
+  mcfilter6(): Mcfilter6Row[] {
+    return parseMcfilter6(this.procNet("mcfilter6"))
+      .filter((r) => r.ifindex === this.ifindex);
   }
 
   /** mcfilter6 rows of one group as "source:INC:EXC", sorted. */
@@ -227,36 +223,20 @@ export async function withPair<T>(
       "netns",
       b.ns,
     ]);
-    sh("ip", [
-      "-n",
-      a.ns,
-      "addr",
-      "add",
-      `${ADDR.a}/64`,
-      "dev",
-      a.ifname,
-      "nodad",
-    ]);
-    sh("ip", [
-      "-n",
-      b.ns,
-      "addr",
-      "add",
-      `${ADDR.s1}/64`,
-      "dev",
-      b.ifname,
-      "nodad",
-    ]);
-    sh("ip", [
-      "-n",
-      b.ns,
-      "addr",
-      "add",
-      `${ADDR.s2}/64`,
-      "dev",
-      b.ifname,
-      "nodad",
-    ]);
+    for (
+      const [h, address] of [[a, ADDR.a], [b, ADDR.s1], [b, ADDR.s2]] as const
+    ) {
+      sh("ip", [
+        "-n",
+        h.ns,
+        "addr",
+        "add",
+        `${address}/64`,
+        "dev",
+        h.ifname,
+        "nodad",
+      ]);
+    }
     for (const h of [a, b]) {
       sh("ip", ["-n", h.ns, "link", "set", "lo", "up"]);
       sh("ip", ["-n", h.ns, "link", "set", h.ifname, "up"]);
@@ -288,24 +268,6 @@ export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-const SOCKOPT_SYMBOLS = {
-  // int getsockopt(int sockfd, int level, int optname,
-  //                void *optval, socklen_t *optlen);
-  getsockopt: {
-    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
-    result: "i32",
-  },
-  // int setsockopt(int sockfd, int level, int optname,
-  //                const void *optval, socklen_t optlen);
-  setsockopt: {
-    parameters: ["i32", "i32", "i32", "buffer", "u32"],
-    result: "i32",
-  },
-} as const;
-let sockLib:
-  | ReturnType<typeof openLibcSymbols<typeof SOCKOPT_SYMBOLS>>
-  | undefined;
-
 /**
  * The socket's filter for a group as Linux reports it (getsockopt
  * MCAST_MSFILTER): "EXCLUDE{}" for any-source, "INCLUDE{n}" with the source
@@ -316,7 +278,6 @@ export function filterMode(
   ifindex: number,
   group: Uint8Array,
 ): string {
-  sockLib ??= openLibcSymbols(SOCKOPT_SYMBOLS);
   const buf = new Uint8Array(272); // struct group_filter, Linux x86_64
   const view = new DataView(buf.buffer);
   view.setUint32(0, ifindex, true);
@@ -324,7 +285,7 @@ export function filterMode(
   buf.set(group, 16);
   const len = new Uint8Array(4);
   new DataView(len.buffer).setUint32(0, 272, true);
-  if (sockLib.symbols.getsockopt(fd, 41, 48, buf, len) !== 0) return "none";
+  if (libc().symbols.getsockopt(fd, 41, 48, buf, len) !== 0) return "none";
   const mode = view.getUint32(136, true) === 1 ? "INCLUDE" : "EXCLUDE";
   const n = view.getUint32(140, true);
   return mode === "EXCLUDE" && n === 0 ? "EXCLUDE{}" : `${mode}{${n}}`;
@@ -336,11 +297,10 @@ export function rawJoinAnySource(
   ifindex: number,
   group: Uint8Array,
 ): void {
-  sockLib ??= openLibcSymbols(SOCKOPT_SYMBOLS);
   const mreq = new Uint8Array(20);
   mreq.set(group, 0);
   new DataView(mreq.buffer).setUint32(16, ifindex, true);
-  if (sockLib.symbols.setsockopt(fd, 41, 20, mreq, 20) !== 0) {
+  if (libc().symbols.setsockopt(fd, 41, 20, mreq, 20) !== 0) {
     throw new Error("raw IPV6_JOIN_GROUP failed");
   }
 }

@@ -327,6 +327,20 @@ kernelTest("an IPv4 socket fails with ENOPROTOOPT", () =>
     }
   }));
 
+kernelTest("a TCP socket fails with EPROTO", () =>
+  withPair((a) => {
+    const fd = a.enter(() => tcpSocket());
+    try {
+      assertNetjoinError(
+        () => join(fd, a.ifindex, G),
+        "EPROTO",
+        /not a datagram socket/,
+      );
+    } finally {
+      closeSocket(fd);
+    }
+  }));
+
 kernelTest("an fd that is not open fails with EBADF", () =>
   withPair((a) => {
     const fd = a.enter(() => openSocket());
@@ -476,20 +490,20 @@ kernelTest(
     ),
 );
 
-// Helpers for sockets that are not IPv6 UDP.
-import { openLibcSymbols } from "../ffi/mod.ts";
-const EXTRA = {
-  // int socket(int domain, int type, int protocol);
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  // int open(const char *pathname, int flags);
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-} as const;
+// Helpers for fds that are not IPv6 UDP sockets.
+import { libc, openLibcSymbols } from "../ffi/mod.ts";
 function ipv4Socket(): number {
-  return openLibcSymbols(EXTRA).symbols.socket(2, 2, 0);
+  return libc().symbols.socket(2, 2, 0); // AF_INET, SOCK_DGRAM
+}
+function tcpSocket(): number {
+  return libc().symbols.socket(10, 1, 0); // AF_INET6, SOCK_STREAM
 }
 function openFile(): number {
-  return openLibcSymbols(EXTRA).symbols.open(
-    new TextEncoder().encode("/dev/null\0"),
-    0,
+  const { symbols } = openLibcSymbols(
+    {
+      // int open(const char *pathname, int flags);
+      open: { parameters: ["buffer", "i32"], result: "i32" },
+    } as const,
   );
+  return symbols.open(new TextEncoder().encode("/dev/null\0"), 0);
 }
