@@ -3,11 +3,14 @@
  * pair, entered from the test's own thread with `setns(2)`, and parsers for
  * /proc/net/igmp6 and /proc/net/mcfilter6 read inside a namespace.
  *
- * Kernel tests need root (they run `ip netns add`). Without it they skip with
- * one line saying why; under `CI=true` that is a failure instead.
+ * Each namespace is held by a child process (`unshare -n sleep`) and reached
+ * through /proc/PID/ns/net, so the rig needs no /run/netns: it works as root
+ * and inside `unshare -rn`. Killing the holder deletes the namespace and its
+ * veth end. Where namespaces cannot be made, kernel tests skip with the
+ * reason; under `CI=true` that is a failure instead.
  */
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync, readlinkSync } from "node:fs";
 import { test } from "node:test";
 import { libc, openLibcSymbols } from "../ffi/mod.ts";
 import {
@@ -50,33 +53,33 @@ export function sh(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
-let counter = 0;
-const live = new Set<string>();
+const holders = new Set<ChildProcess>();
 
-function cleanupAll() {
-  for (const name of live) {
-    spawnSync("ip", ["netns", "del", name]);
-  }
-  live.clear();
+function killAll() {
+  for (const holder of holders) holder.kill("SIGKILL");
+  holders.clear();
 }
-// deno-lint-ignore no-explicit-any
-(globalThis as any).process?.on?.("exit", cleanupAll);
+process.on("exit", killAll);
 
 let availability: string | undefined | null = null;
+let saidWhy = false;
 
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelUnavailable(): string | undefined {
   if (availability !== null) return availability;
-  const probe = `njprobe${process.pid}`;
-  const r = spawnSync("ip", ["netns", "add", probe], { encoding: "utf8" });
-  if (r.error) {
-    availability = `kernel tests need iproute2's \`ip\` (${r.error.message})`;
-  } else if (r.status !== 0) {
+  availability = undefined;
+  for (const [cmd, args] of [["ip", ["-V"]], ["nsenter", ["-V"]]] as const) {
+    const r = spawnSync(cmd, [...args], { encoding: "utf8" });
+    if (r.error) {
+      availability = `kernel tests need \`${cmd}\` (${r.error.message})`;
+      return availability;
+    }
+  }
+  const r = spawnSync("unshare", ["-n", "true"], { encoding: "utf8" });
+  if (r.error || r.status !== 0) {
     availability =
-      `kernel tests need root to make network namespaces (\`ip netns add\`: ${r.stderr.trim()})`;
-  } else {
-    spawnSync("ip", ["netns", "del", probe]);
-    availability = undefined;
+      "kernel tests need root or `unshare -rn` to make network namespaces (" +
+      (r.error?.message ?? r.stderr.trim()) + ")";
   }
   return availability;
 }
@@ -97,6 +100,8 @@ export function kernelTest(
       throw new Error(`Cannot run under CI=true: ${reason}`);
     });
   } else {
+    if (!saidWhy) console.error(`kernel tests skipped: ${reason}`);
+    saidWhy = true;
     test(name, { skip: reason }, () => {});
   }
 }
@@ -105,12 +110,63 @@ export function kernelTest(
 export class Host {
   /** The interface index of the veth end inside the namespace. */
   ifindex = 0;
+  /** The process holding the namespace. */
+  readonly holder: ChildProcess;
+  /** The pid of that process, as text for `nsenter -t` and `ip ... netns`. */
+  readonly pid: string;
   constructor(
-    /** The namespace name. */
-    readonly ns: string,
     /** The veth interface name inside the namespace. */
     readonly ifname: string,
-  ) {}
+  ) {
+    // The holder ends by itself after 10 minutes should this process die.
+    this.holder = spawn("unshare", ["-n", "sleep", "600"], { stdio: "ignore" });
+    holders.add(this.holder);
+    this.pid = String(this.holder.pid);
+  }
+
+  /** The namespace, as a path setns(2) and nsenter take. */
+  get nsPath(): string {
+    return `/proc/${this.pid}/ns/net`;
+  }
+
+  /** Waits until the holder has its own namespace. */
+  async ready(): Promise<void> {
+    const home = readlinkSync("/proc/self/ns/net");
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        if (readlinkSync(this.nsPath) !== home) return;
+      } catch {
+        // not started yet
+      }
+      if (Date.now() > deadline) throw new Error("unshare -n did not start");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Runs a command inside the namespace; returns its output. */
+  run(cmd: string, args: string[]): string {
+    return sh("nsenter", ["-t", this.pid, "-n", cmd, ...args]);
+  }
+
+  /** The argv that runs a command inside the namespace. */
+  argv(cmd: string, args: string[]): [string, string[]] {
+    return ["nsenter", ["-t", this.pid, "-n", cmd, ...args]];
+  }
+
+  /** Sets a sysctl of the namespace, e.g. `net.core.optmem_max`. */
+  sysctl(name: string, value: number): void {
+    this.run("sh", [
+      "-c",
+      `echo ${value} > /proc/sys/${name.replaceAll(".", "/")}`,
+    ]);
+  }
+
+  /** Deletes the namespace (with its veth end) by ending its holder. */
+  remove(): void {
+    this.holder.kill("SIGKILL");
+    holders.delete(this.holder);
+  }
 
   /** Runs `fn` with this thread inside the namespace (sockets made there
    * belong to it). Synchronous only. */
@@ -121,13 +177,15 @@ export class Host {
       O_RDONLY_CLOEXEC,
     );
     const there = lib.symbols.open(
-      cString(`/var/run/netns/${this.ns}`),
+      cString(this.nsPath),
       O_RDONLY_CLOEXEC,
     );
     if (home < 0 || there < 0) throw new Error("Could not open namespaces");
     try {
       if (lib.symbols.setns(there, CLONE_NEWNET) !== 0) {
-        throw new Error(`setns into ${this.ns} failed: errno ${lib.errno()}`);
+        throw new Error(
+          `setns into ${this.nsPath} failed: errno ${lib.errno()}`,
+        );
       }
       try {
         return fn();
@@ -189,77 +247,58 @@ export const ADDR = {
 export async function withPair<T>(
   fn: (a: Host, b: Host) => T | Promise<T>,
 ): Promise<T> {
-  const tag = `nj${process.pid}x${counter++}`;
-  const a = new Host(`${tag}a`, "nja");
-  const b = new Host(`${tag}b`, "njb");
+  const a = new Host("nja");
+  const b = new Host("njb");
   try {
+    await a.ready();
+    await b.ready();
     for (const h of [a, b]) {
-      sh("ip", ["netns", "add", h.ns]);
-      live.add(h.ns);
       // No DAD: addresses are usable at once and the link carries traffic
       // as soon as it is up.
-      for (const scope of ["all", "default"]) {
-        sh("ip", [
-          "netns",
-          "exec",
-          h.ns,
-          "sh",
-          "-c",
-          `echo 0 > /proc/sys/net/ipv6/conf/${scope}/accept_dad`,
-        ]);
-      }
+      h.sysctl("net.ipv6.conf.all.accept_dad", 0);
+      h.sysctl("net.ipv6.conf.default.accept_dad", 0);
     }
     sh("ip", [
       "link",
       "add",
       a.ifname,
       "netns",
-      a.ns,
+      a.pid,
       "type",
       "veth",
       "peer",
       "name",
       b.ifname,
       "netns",
-      b.ns,
+      b.pid,
     ]);
     for (
       const [h, address] of [[a, ADDR.a], [b, ADDR.s1], [b, ADDR.s2]] as const
     ) {
-      sh("ip", [
-        "-n",
-        h.ns,
-        "addr",
-        "add",
-        `${address}/64`,
-        "dev",
-        h.ifname,
-        "nodad",
-      ]);
+      h.run("ip", ["addr", "add", `${address}/64`, "dev", h.ifname, "nodad"]);
     }
     for (const h of [a, b]) {
-      sh("ip", ["-n", h.ns, "link", "set", "lo", "up"]);
-      sh("ip", ["-n", h.ns, "link", "set", h.ifname, "up"]);
+      h.run("ip", ["link", "set", "lo", "up"]);
+      h.run("ip", ["link", "set", h.ifname, "up"]);
     }
     for (const h of [a, b]) {
       const deadline = Date.now() + 5000;
       for (;;) {
         const info = JSON.parse(
-          sh("ip", ["-n", h.ns, "-j", "link", "show", "dev", h.ifname]),
+          h.run("ip", ["-j", "link", "show", "dev", h.ifname]),
         )[0];
         h.ifindex = info.ifindex;
         if (info.operstate === "UP") break;
         if (Date.now() > deadline) {
-          throw new Error(`${h.ifname} in ${h.ns} did not come up`);
+          throw new Error(`${h.ifname} did not come up`);
         }
         await new Promise((r) => setTimeout(r, 10));
       }
     }
     return await fn(a, b);
   } finally {
-    for (const h of [a, b]) {
-      if (live.delete(h.ns)) spawnSync("ip", ["netns", "del", h.ns]);
-    }
+    a.remove();
+    b.remove();
   }
 }
 

@@ -31,15 +31,15 @@ kernelTest(
   "a join needs nothing but --allow-ffi in Deno (and nothing in Bun)",
   () =>
     withPair((a) => {
+      // Every other permission denied outright: a child of `deno test -A`
+      // may otherwise be granted what its parent has.
       const [cmd, ...args] = runtime(fixture("join_once.ts"), [
         "--allow-ffi",
+        ...DENY_ALL_BUT_FFI,
         "--no-prompt",
       ]);
-      const r = spawnSync(
-        "ip",
-        ["netns", "exec", a.ns, cmd, ...args, a.ifname],
-        { encoding: "utf8" },
-      );
+      const [nsenter, nsArgs] = a.argv(cmd, [...args, a.ifname]);
+      const r = spawnSync(nsenter, nsArgs, { encoding: "utf8" });
       assert.equal(r.stderr, "");
       assert.equal(r.stdout.trim(), "ok");
       assert.equal(r.status, 0);

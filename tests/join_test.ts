@@ -10,7 +10,6 @@ import {
   type Host,
   kernelTest,
   rawJoinAnySource,
-  sh,
   withPair,
 } from "./_kernel.ts";
 
@@ -277,14 +276,7 @@ kernelTest(
 );
 
 function setOptmem(host: Host, bytes: number): void {
-  sh("ip", [
-    "netns",
-    "exec",
-    host.ns,
-    "sh",
-    "-c",
-    `echo ${bytes} > /proc/sys/net/core/optmem_max`,
-  ]);
+  host.sysctl("net.core.optmem_max", bytes);
 }
 
 kernelTest(
