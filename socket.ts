@@ -19,6 +19,7 @@ import { networkInterfaces } from "node:os";
 import { formatIPv6, parseIPv6 } from "./_address.ts";
 import { checkFd, quote } from "./_args.ts";
 import { errnoName, kernelHint } from "./_errno.ts";
+import { cancelWaits } from "./_poller.ts";
 import { forgetFd } from "./_state.ts";
 import { encodeSockaddrIn6 } from "./_structs.ts";
 import { NetjoinError } from "./errors.ts";
@@ -165,7 +166,8 @@ export function localPort(fd: number): number {
 /**
  * Closes a socket opened with {@linkcode openSocket} (or any fd) and forgets
  * the memberships netjoin recorded for it; the kernel drops them with the
- * socket. Deno needs `--allow-ffi`.
+ * socket. Receives pending on `fd` reject with a {@linkcode NetjoinError}
+ * (`EBADF`). Deno needs `--allow-ffi`.
  *
  * @example
  * ```ts ignore
@@ -181,6 +183,7 @@ export function closeSocket(fd: number): void {
   checkFd(fd);
   const n = libc();
   forgetFd(fd);
+  cancelWaits(fd); // wakes and rejects receives pending on fd
   if (n.symbols.close(fd)) fail(n, "close", fd, `Could not close fd ${fd}`);
 }
 

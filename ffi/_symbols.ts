@@ -44,6 +44,24 @@ export const LIBC_SYMBOLS = {
     parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
     result: "isize",
   },
+  // ssize_t send(int sockfd, const void *buf, size_t len, int flags);
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  // int socketpair(int domain, int type, int protocol, int sv[2]);
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+  // nfds_t is unsigned long on Linux, unsigned int on the BSDs: passing a
+  // usize is right for both on the 64-bit ABIs netjoin supports.
+  poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+  // The same poll(2), run by Deno on its FFI thread pool so the event loop
+  // stays free while it blocks: Deno returns a Promise. errno of a failing
+  // call belongs to that other thread and cannot be read. Bun ignores the
+  // flag and would block: netjoin calls it only under Deno.
+  poll_nonblocking: {
+    name: "poll",
+    parameters: ["buffer", "usize", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shape of a symbol table the adapters accept. */
@@ -66,6 +84,10 @@ export interface SymbolDefinition {
   readonly parameters: readonly NativeType[];
   /** Result type. */
   readonly result: NativeType;
+  /** Deno only: run the call on Deno's FFI thread pool and return a
+   * Promise. Bun has no such mode: its adapter ignores the flag and binds a
+   * blocking call, so call such a symbol only under Deno. */
+  readonly nonblocking?: boolean;
 }
 
 type JsType<T extends NativeType> = T extends "buffer" ? Uint8Array
@@ -76,11 +98,16 @@ type JsParams<P extends readonly NativeType[]> = {
   [K in keyof P]: P[K] extends NativeType ? JsType<P[K]> : never;
 };
 
+/** A function's JS result: a Promise too where it may be `nonblocking`. */
+type JsResult<D extends SymbolDefinition> = D extends { nonblocking: true }
+  ? JsType<D["result"]> | Promise<JsType<D["result"]>>
+  : JsType<D["result"]>;
+
 /** The callable functions of a bound symbol table. */
 export type BoundSymbols<S extends SymbolTable> = {
   readonly [K in keyof S]: (
     ...args: JsParams<S[K]["parameters"]>
-  ) => JsType<S[K]["result"]>;
+  ) => JsResult<S[K]>;
 };
 
 /** A library opened by one of the runtime adapters. */

@@ -8,6 +8,7 @@ import type {
   BoundSymbols,
   NativeLibrary,
   NativeType,
+  SymbolDefinition,
   SymbolTable,
 } from "./_symbols.ts";
 
@@ -29,6 +30,17 @@ const BUN_TYPES: Record<NativeType, string> = {
   pointer: "ptr",
 };
 
+/** A symbol's `bun:ffi` declaration (`nonblocking` has no Bun equivalent
+ * and is ignored). */
+export function bunSignature(
+  def: SymbolDefinition,
+): { args: string[]; returns: string } {
+  return {
+    args: def.parameters.map((t) => BUN_TYPES[t]),
+    returns: BUN_TYPES[def.result],
+  };
+}
+
 /** Opens the first library of `paths` that loads with `bun:ffi`. */
 export function openBun<S extends SymbolTable>(
   paths: readonly string[],
@@ -42,10 +54,7 @@ export function openBun<S extends SymbolTable>(
     [errnoAccessor]: { args: [], returns: "ptr" },
   };
   for (const [key, def] of Object.entries(symbols)) {
-    table[def.name ?? key] = {
-      args: def.parameters.map((t) => BUN_TYPES[t]),
-      returns: BUN_TYPES[def.result],
-    };
+    table[def.name ?? key] = bunSignature(def);
   }
   const errors: string[] = [];
   for (const path of paths) {

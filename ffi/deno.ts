@@ -22,6 +22,7 @@ export function openDeno<S extends SymbolTable>(
       ...(def.name === undefined ? {} : { name: def.name }),
       parameters: [...def.parameters],
       result: def.result,
+      ...(def.nonblocking ? { nonblocking: true } : {}),
     };
   }
   const errors: string[] = [];
@@ -43,9 +44,12 @@ export function openDeno<S extends SymbolTable>(
     for (const [key, def] of Object.entries(symbols)) {
       const fn = fns[key];
       // 64-bit results arrive as bigint only outside the safe range.
-      bound[key] = def.result === "isize" || def.result === "usize"
-        ? (...args: unknown[]) => Number(fn(...args))
-        : fn;
+      const wide = def.result === "isize" || def.result === "usize";
+      bound[key] = !wide
+        ? fn
+        : def.nonblocking
+        ? (...args: unknown[]) => (fn(...args) as Promise<unknown>).then(Number)
+        : (...args: unknown[]) => Number(fn(...args));
     }
     return {
       symbols: bound as BoundSymbols<S>,
