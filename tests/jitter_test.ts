@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { setImmediate as flushed } from "node:timers/promises";
 import { FakeClock, realClock, seededRandom, setClock } from "../_clock.ts";
 import { jitter } from "../jitter.ts";
+import { countedController } from "./_signals.ts";
 
 // Runs `fn` with `clock` as the clock jitter() uses.
 function withClock<T>(clock: FakeClock, fn: () => T): T {
@@ -20,27 +21,6 @@ function withClock<T>(clock: FakeClock, fn: () => T): T {
   } finally {
     setClock(previous);
   }
-}
-
-// An AbortController whose signal counts listeners added and not removed.
-function countedController(): {
-  controller: AbortController;
-  live: () => number;
-} {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let live = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    live++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    live--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, live: () => live };
 }
 
 // Draws `n` delays from jitter(maxMs) with `random` injected.

@@ -9,6 +9,7 @@ import process from "node:process";
 import { setImmediate as flushed } from "node:timers/promises";
 import { FakeClock, setClock } from "../_clock.ts";
 import { Limiter, type LimiterOptions, newLimiter } from "../limiter.ts";
+import { countedController } from "./_signals.ts";
 
 function fakeLimiter(
   clock: FakeClock,
@@ -62,27 +63,6 @@ function storm(
     );
   }
   return result;
-}
-
-// An AbortController whose signal counts listeners added and not removed.
-function countedController(): {
-  controller: AbortController;
-  live: () => number;
-} {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let live = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    live++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    live--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, live: () => live };
 }
 
 test("newLimiter() returns null for a rate of 0", () => {
@@ -153,7 +133,7 @@ test("Limiter grants in call order", async () => {
   const clock = new FakeClock();
   const lim = fakeLimiter(clock, 1000, { burst: 1 });
   const run = storm(clock, lim, 500);
-  await advance(clock, 499, 7);
+  await advance(clock, 499, 2);
   assert.deepEqual(run.granted, [...Array(500).keys()]);
   // later callers still queue behind earlier ones
   const late = storm(clock, lim, 3);
@@ -275,13 +255,13 @@ test("Limiter holds no timer while idle and one while anyone waits", async () =>
   storm(clock, lim, 1000);
   assert.equal(clock.pendingTimers, 1);
   assert.equal(clock.timersStarted, 1);
-  await advance(clock, 999, 5);
+  await advance(clock, 998, 2);
   assert.equal(clock.pendingTimers, 1);
-  await advance(clock, 1);
+  await advance(clock, 2, 2);
   assert.equal(clock.pendingTimers, 0);
-  // one timer per wake-up, not per waiter: 199 wake-ups of 5 grants, then
-  // one of 4 (at 999 ms) and one of 1
-  assert.equal(clock.timersStarted, 201);
+  // one timer per wake-up, not per waiter: 500 wake-ups of 2 grants, each
+  // starting the next timer
+  assert.equal(clock.timersStarted, 500);
 });
 
 test("Limiter grants every waiter the elapsed time covers on one wake-up", async () => {
@@ -291,9 +271,56 @@ test("Limiter grants every waiter the elapsed time covers on one wake-up", async
   await flush();
   assert.equal(run.granted.length, 1);
   assert.deepEqual(clock.delays, [1]); // a timer's floor: 1 ms
-  await advance(clock, 20, 20); // a late timer: 20 ms cover 100 tokens
-  assert.equal(run.granted.length, 101);
-  assert.equal(clock.timersStarted, 1);
+  await advance(clock, 2, 2); // a timer late by Deno's floor: 2 ms, 10 tokens
+  assert.equal(run.granted.length, 11);
+  assert.equal(clock.timersStarted, 2, "one timer per wake-up, not per token");
+});
+
+test("Limiter releases a stalled event loop's backlog at about 1.3x the rate, losing nothing", async () => {
+  const clock = new FakeClock();
+  const lim = fakeLimiter(clock, 1000, { burst: 1 });
+  const run = storm(clock, lim, 1001);
+  await flush();
+  assert.equal(run.granted.length, 1);
+  await advance(clock, 200, 200); // the loop was blocked for 200 ms
+  // one window's worth now (1.45 x 10 ms at 1000/s), not 200 at once
+  assert.equal(run.granted.length, 1 + 14);
+  await advance(clock, 1100, 1);
+  assert.equal(run.granted.length, 1001);
+  // the backlog is paid back at about +30 % (1.45 windows' worth per 11 ms),
+  // so the last grant comes a little after its token was due (1000 ms),
+  // and no 10 ms window grants over 1.5x its share
+  assert.ok(run.at[1000] <= 1060, `last grant at ${run.at[1000]}`);
+  const windows = new Map<number, number>();
+  for (const t of run.at.slice(1)) {
+    windows.set(Math.floor(t / 10), (windows.get(Math.floor(t / 10)) ?? 0) + 1);
+  }
+  assert.ok(Math.max(...windows.values()) <= 15, `${[...windows.values()]}`);
+});
+
+test("Limiter queues a synchronous loop that outlasts the burst, then paces it", async () => {
+  const clock = new FakeClock();
+  const lim = fakeLimiter(clock, 1000, { burst: 10 });
+  const first = storm(clock, lim, 10); // the burst
+  clock.tick(50); // the loop runs on for 50 ms without yielding
+  const rest = storm(clock, lim, 60);
+  await flush();
+  assert.equal(first.granted.length, 10);
+  assert.equal(rest.granted.length, 0, "what accrued meanwhile is not dumped");
+  await advance(clock, 1, 1);
+  // one window's worth (1.45 x 10 ms at 1000/s) on the first wake-up
+  assert.equal(rest.granted.length, 14);
+  await advance(clock, 100, 1);
+  assert.equal(rest.granted.length, 60);
+  // the 50 ms backlog is paid back at up to 1.45x the rate: the 60th grant
+  // comes by about 51 + 46 / 1.45 ms, and no 10 ms window holds over 15
+  assert.ok(rest.at[59] <= 100, `last grant at ${rest.at[59]} ms`);
+  const perWindow = new Map<number, number>();
+  for (const at of rest.at) {
+    const w = Math.floor(at / 10);
+    perWindow.set(w, (perWindow.get(w) ?? 0) + 1);
+  }
+  assert.ok(Math.max(...perWindow.values()) <= 15);
 });
 
 test("Limiter rejects an aborted waiter with signal.reason", async () => {
