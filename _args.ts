@@ -100,8 +100,13 @@ function toBytes(value: unknown, what: string, into: Uint8Array): Uint8Array {
 
 /** Scratch for a group given as text; valid until the next call. */
 const groupScratch = new Uint8Array(16);
+/** The text whose checked bytes `groupScratch` holds: the same text again
+ * (a join, then its leave) is not parsed twice. */
+let groupText: string | undefined;
 /** One 16-byte view per source given as text, into one growing buffer. */
 let sourceScratch: Uint8Array[] = [];
+/** The text whose checked bytes each source slot holds. */
+let sourceText: (string | undefined)[] = [];
 
 function sourceSlot(index: number): Uint8Array {
   if (index >= sourceScratch.length) {
@@ -111,6 +116,7 @@ function sourceSlot(index: number): Uint8Array {
       { length: size },
       (_, i) => pool.subarray(i * 16, i * 16 + 16),
     );
+    sourceText = [];
   }
   return sourceScratch[index];
 }
@@ -127,6 +133,8 @@ export function toGroup(value: unknown): Uint8Array {
   ) {
     return value;
   }
+  if (value === groupText) return groupScratch;
+  groupText = undefined; // the scratch is about to change
   const bytes = toBytes(value, "Group", groupScratch);
   if (bytes[0] !== 0xff) {
     const kind = isV4Mapped(bytes) ? "an IPv4-mapped address" : "not multicast";
@@ -136,6 +144,7 @@ export function toGroup(value: unknown): Uint8Array {
       } is ${kind}: an IPv6 multicast group is in ff00::/8`,
     );
   }
+  if (typeof value === "string") groupText = value;
   return bytes;
 }
 
@@ -150,10 +159,16 @@ export function toSource(value: unknown, slot: number): Uint8Array {
     const b0 = value[0];
     if (b0 !== 0 && b0 !== 0xff) return value;
   }
+  const text = typeof value === "string";
+  if (text) {
+    const into = sourceSlot(slot);
+    if (sourceText[slot] === value) return into; // checked already
+    sourceText[slot] = undefined;
+  }
   const bytes = toBytes(
     value,
     "Source",
-    typeof value === "string" ? sourceSlot(slot) : groupScratch,
+    text ? sourceScratch[slot] : groupScratch,
   );
   if (bytes[0] === 0xff) {
     throw new RangeError(
@@ -172,6 +187,7 @@ export function toSource(value: unknown, slot: number): Uint8Array {
       } is an IPv4-mapped address: IPv6 groups take IPv6 sources`,
     );
   }
+  if (text) sourceText[slot] = value as string;
   return bytes;
 }
 

@@ -1,20 +1,14 @@
 /**
  * What the `netjoin` command needs besides the public API: sockets bound to
- * a link-scoped address (a link-local source, a link-local group), which
- * need a scope id that {@linkcode openSocket} does not take; the host's own
- * addresses from /proc; and the kernel's option-memory arithmetic behind
- * the doctor's estimate of (S,G) per socket.
+ * a link-scoped address (a link-local source, a link-local group) with the
+ * right scope id; the host's own addresses from /proc; and the kernel's
+ * option-memory arithmetic behind the doctor's estimate of (S,G) per socket.
  *
  * @module
  */
 import { readFileSync } from "node:fs";
 import { formatIPv6, parseHex32 } from "./_address.ts";
-import { errnoName, kernelHint } from "./_errno.ts";
 import { parseIfInet6 } from "./_proc.ts";
-import { forgetFd } from "./_state.ts";
-import { encodeSockaddrIn6 } from "./_structs.ts";
-import { NetjoinError } from "./errors.ts";
-import { libc } from "./ffi/mod.ts";
 import { openSocket } from "./socket.ts";
 
 /**
@@ -28,64 +22,20 @@ export function needsScope(address: Uint8Array): boolean {
 }
 
 /**
- * Opens an IPv6 UDP socket bound to `[address]:port` like
- * {@linkcode openSocket} (`IPV6_V6ONLY`, `SO_REUSEADDR`, Linux
- * `IPV6_MULTICAST_ALL` off), with `scopeId` as the interface of a
- * link-scoped address. Other addresses go through {@linkcode openSocket}
- * itself.
+ * Opens an IPv6 UDP socket bound to `[address]:port` with
+ * {@linkcode openSocket}, with `scopeId` as the interface of a link-scoped
+ * address.
  */
 export function openSocketOn(
   address: Uint8Array,
   port: number,
   scopeId: number,
 ): number {
-  if (!needsScope(address)) {
-    return openSocket({ address: formatIPv6(address), port });
-  }
-  const n = libc();
-  const p = n.platform;
-  const fail = (operation: string, fd: number, detail: string): never => {
-    const errno = n.errno();
-    const code = errnoName(errno);
-    throw new NetjoinError(`${detail}: ${operation} failed with ${code}`, {
-      code,
-      errno,
-      operation,
-      fd,
-      hint: kernelHint(operation, code, fd, scopeId),
-    });
-  };
-  const fd = n.symbols.socket(p.AF_INET6, p.SOCK_DGRAM, p.IPPROTO_UDP);
-  if (fd < 0) fail("socket", -1, "Could not open an IPv6 UDP socket");
-  try {
-    const one = new Uint8Array([1, 0, 0, 0]);
-    const zero = new Uint8Array(4);
-    const set = (level: number, name: number, v: Uint8Array, what: string) => {
-      if (n.symbols.setsockopt(fd, level, name, v, 4)) {
-        fail("setsockopt", fd, `Could not set ${what} on fd ${fd}`);
-      }
-    };
-    set(p.IPPROTO_IPV6, p.IPV6_V6ONLY, one, "IPV6_V6ONLY");
-    set(p.SOL_SOCKET, p.SO_REUSEADDR, one, "SO_REUSEADDR");
-    if (p.IPV6_MULTICAST_ALL !== undefined) {
-      set(p.IPPROTO_IPV6, p.IPV6_MULTICAST_ALL, zero, "IPV6_MULTICAST_ALL");
-    }
-    const sa = encodeSockaddrIn6(p, address, port, scopeId);
-    if (n.symbols.bind(fd, sa, sa.length)) {
-      fail(
-        "bind",
-        fd,
-        `Could not bind fd ${fd} to [${
-          formatIPv6(address)
-        }%${scopeId}]:${port}`,
-      );
-    }
-  } catch (error) {
-    n.symbols.close(fd);
-    throw error;
-  }
-  forgetFd(fd);
-  return fd;
+  return openSocket({
+    address: formatIPv6(address),
+    port,
+    scopeId: needsScope(address) ? scopeId : 0,
+  });
 }
 
 /** One of the host's IPv6 addresses on an interface. */

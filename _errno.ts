@@ -7,6 +7,8 @@
 import { constants } from "node:os";
 import { getSystemErrorName } from "node:util";
 import { readFileSync } from "node:fs";
+import { NetjoinError } from "./errors.ts";
+import type { Libc } from "./ffi/mod.ts";
 
 /** The errno name for `errno` on this platform, e.g. `"ENOBUFS"`. */
 export function errnoName(errno: number): string {
@@ -116,4 +118,27 @@ export function kernelHint(
     default:
       return undefined;
   }
+}
+
+/**
+ * The {@linkcode NetjoinError} for a failed system call: reads errno first
+ * (call it right after the failing call), names it, and adds `hint(code)` or
+ * else the known hint for `operation`.
+ */
+export function kernelRefusal(
+  n: Libc,
+  operation: string,
+  fd: number,
+  detail: string,
+  hint?: (code: string) => string | undefined,
+): NetjoinError {
+  const errno = n.errno();
+  const code = errnoName(errno);
+  return new NetjoinError(`${detail}: ${operation} failed with ${code}`, {
+    code,
+    errno,
+    operation,
+    fd,
+    hint: hint?.(code) ?? kernelHint(operation, code, fd, undefined),
+  });
 }

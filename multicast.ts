@@ -26,7 +26,7 @@
  */
 import { formatIPv6 } from "./_address.ts";
 import { checkFd, checkIfaceIdx, quote, toGroup } from "./_args.ts";
-import { errnoName, kernelHint } from "./_errno.ts";
+import { kernelRefusal } from "./_errno.ts";
 import { encodeSockaddrIn6, SOCKADDR_IN6_SIZE } from "./_structs.ts";
 import type { Address } from "./join.ts";
 import { NetjoinError } from "./errors.ts";
@@ -36,24 +36,6 @@ const optval = new Uint8Array(4);
 const optView = new DataView(optval.buffer);
 let dest = new Uint8Array(0);
 const encoder = new TextEncoder();
-
-function kernelError(
-  n: Libc,
-  operation: string,
-  fd: number,
-  detail: string,
-  extraHint?: (code: string) => string | undefined,
-): NetjoinError {
-  const errno = n.errno();
-  const code = errnoName(errno);
-  return new NetjoinError(`${detail}: ${operation} failed with ${code}`, {
-    code,
-    errno,
-    operation,
-    fd,
-    hint: extraHint?.(code) ?? kernelHint(operation, code, fd, undefined),
-  });
-}
 
 function setIntOption(
   fd: number,
@@ -78,7 +60,7 @@ function setIntOption(
   }
   optView.setInt32(0, value, true);
   if (n.symbols.setsockopt(fd, n.platform.IPPROTO_IPV6, optname, optval, 4)) {
-    throw kernelError(
+    throw kernelRefusal(
       n,
       "setsockopt",
       fd,
@@ -288,7 +270,7 @@ export function send(
     SOCKADDR_IN6_SIZE,
   );
   if (sent < 0) {
-    throw kernelError(
+    throw kernelRefusal(
       n,
       "sendto",
       fd,

@@ -18,7 +18,7 @@ import { readdirSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { formatIPv6, parseIPv6 } from "./_address.ts";
 import { checkFd, quote } from "./_args.ts";
-import { errnoName, kernelHint } from "./_errno.ts";
+import { errnoName, kernelRefusal } from "./_errno.ts";
 import { cancelWaits } from "./_poller.ts";
 import { forgetFd } from "./_state.ts";
 import { encodeSockaddrIn6 } from "./_structs.ts";
@@ -34,6 +34,10 @@ export interface OpenSocketOptions {
    * Bind a receiving socket to `"::"` or to the group's address.
    * @default {"::"} */
   address?: string;
+  /** The interface index a link-local `address` (fe80::/10) is bound on;
+   * ignored by the kernel for other addresses.
+   * @default {0} */
+  scopeId?: number;
   /** Set `SO_REUSEADDR`, so several sockets can bind the same port.
    * @default {true} */
   reuseAddress?: boolean;
@@ -51,15 +55,7 @@ export interface OpenSocketOptions {
 const IFNAMSIZ = 16;
 
 function fail(n: Libc, operation: string, fd: number, detail: string): never {
-  const errno = n.errno();
-  const code = errnoName(errno);
-  throw new NetjoinError(`${detail}: ${operation} failed with ${code}`, {
-    code,
-    errno,
-    operation,
-    fd,
-    hint: kernelHint(operation, code, fd, undefined),
-  });
+  throw kernelRefusal(n, operation, fd, detail);
 }
 
 function setInt(n: Libc, fd: number, level: number, name: number, v: number) {
@@ -102,6 +98,15 @@ export function openSocket(options: OpenSocketOptions = {}): number {
   if (address === undefined) {
     throw new TypeError(`address ${quote(text)} is not an IPv6 address`);
   }
+  const scopeId = options.scopeId ?? 0;
+  if (typeof scopeId !== "number") {
+    throw new TypeError(`scopeId must be a number, got ${quote(scopeId)}`);
+  }
+  if (!Number.isInteger(scopeId) || scopeId < 0 || scopeId > 0xffffffff) {
+    throw new RangeError(
+      `scopeId must be a non-negative 32-bit integer, got ${scopeId}`,
+    );
+  }
   const n = libc();
   const p = n.platform;
   const fd = n.symbols.socket(p.AF_INET6, p.SOCK_DGRAM, p.IPPROTO_UDP);
@@ -120,7 +125,7 @@ export function openSocket(options: OpenSocketOptions = {}): number {
     if (p.IPV6_MULTICAST_ALL !== undefined && !options.multicastAll) {
       set(p.IPPROTO_IPV6, p.IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
     }
-    const sa = encodeSockaddrIn6(p, address, port);
+    const sa = encodeSockaddrIn6(p, address, port, scopeId);
     if (n.symbols.bind(fd, sa, sa.length)) {
       fail(
         n,

@@ -209,3 +209,24 @@ kernelTest(
       }
     }),
 );
+
+test("join() checks again a text group or source that differs from the last one", () => {
+  // A text address checked once is remembered until another replaces it.
+  throwsFor(() => join(-1, 1, "ff3e::1", ["2001:db8::1"]), RangeError, /fd/);
+  throwsFor(() => join(3, 1, "2001:db8::1"), RangeError, /not multicast/);
+  throwsFor(
+    () => join(3, 1, "ff3e::1", ["ff3e::1"]),
+    RangeError,
+    /multicast address/,
+  );
+  throwsFor(
+    () => join(3, 1, "ff3e::1", ["2001:db8::1", "::"]),
+    RangeError,
+    /unspecified/,
+  );
+  throwsFor(
+    () => join(-1, 1, "ff3e::1", ["2001:db8::1", "2001:db8::2"]),
+    RangeError,
+    /fd/,
+  );
+});
