@@ -140,9 +140,11 @@ class Bucket {
     this.perMs = perSecond / 1000;
     this.burst = burst;
     this.tokens = startEmpty ? 0 : burst;
+    // At least one grant more than the rate itself brings in SPAN_MS, or
+    // the limiter could never catch up (at low rates 1.45x rounds down).
     this.perWindow = Math.max(
-      2,
       Math.floor(WINDOW_SHARE * this.perMs * WINDOW_MS),
+      Math.floor(this.perMs * SPAN_MS) + 1,
     );
     this.last = this.clock.now();
     this.wake = (): void => this.onTimer();

@@ -298,6 +298,17 @@ test("Limiter releases a stalled event loop's backlog at about 1.3x the rate, lo
   assert.ok(Math.max(...windows.values()) <= 15, `${[...windows.values()]}`);
 });
 
+test("Limiter keeps pace at a low rate whose 1.45x share rounds down", async () => {
+  // At 200/s the window cap rounds to 2 per 11 ms (181/s) unless it leaves
+  // room above the rate itself.
+  const clock = new FakeClock();
+  const lim = fakeLimiter(clock, 200, { burst: 1 });
+  const run = storm(clock, lim, 201);
+  await advance(clock, 1000, 2);
+  assert.equal(run.granted.length, 201);
+  assert.ok(run.at[200] <= 1000, `last grant at ${run.at[200]} ms`);
+});
+
 test("Limiter queues a synchronous loop that outlasts the burst, then paces it", async () => {
   const clock = new FakeClock();
   const lim = fakeLimiter(clock, 1000, { burst: 10 });
