@@ -33,15 +33,15 @@ import { type Libc, libc } from "./ffi/mod.ts";
 export type Address = string | Uint8Array;
 
 let sys: Libc | undefined;
-let gsr = new Uint8Array(0);
-let mreq = new Uint8Array(0);
+// Reused struct buffers, sized for the largest platform (Linux and FreeBSD
+// group_source_req: 264 bytes); the length passed is the platform's.
+const gsr = new Uint8Array(264);
+const mreq = new Uint8Array(20);
 const scratch: Uint8Array[] = [];
 
 function native(): Libc {
   if (sys === undefined) {
     const loaded = libc();
-    gsr = new Uint8Array(loaded.platform.groupSourceReqSize);
-    mreq = new Uint8Array(20);
     sys = loaded;
   }
   return sys;
@@ -190,7 +190,13 @@ function joinSources(
   for (let i = 0; i < count; i++) {
     encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
     if (
-      setsockopt(fd, p.IPPROTO_IPV6, p.MCAST_JOIN_SOURCE_GROUP, gsr, gsr.length)
+      setsockopt(
+        fd,
+        p.IPPROTO_IPV6,
+        p.MCAST_JOIN_SOURCE_GROUP,
+        gsr,
+        p.groupSourceReqSize,
+      )
     ) {
       const errno = n.errno();
       const undone = undo(
@@ -243,7 +249,7 @@ function leaveSources(
         p.IPPROTO_IPV6,
         p.MCAST_LEAVE_SOURCE_GROUP,
         gsr,
-        gsr.length,
+        p.groupSourceReqSize,
       )
     ) {
       const errno = n.errno();
@@ -296,7 +302,15 @@ function undo(
   const failures: string[] = [];
   for (let j = count - 1; j >= 0; j--) {
     encodeGroupSourceReq(p, ifaceIdx, g, srcs[j], gsr);
-    if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p[option], gsr, gsr.length)) {
+    if (
+      n.symbols.setsockopt(
+        fd,
+        p.IPPROTO_IPV6,
+        p[option],
+        gsr,
+        p.groupSourceReqSize,
+      )
+    ) {
       failures.push(`${formatIPv6(srcs[j])} (${errnoName(n.errno())})`);
     }
   }
