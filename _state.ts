@@ -56,19 +56,34 @@ function hash(
   return (h ^ (h >>> 15)) & 0x3fffffff; // a small integer key
 }
 
+// The entry found or made last, and its fd: a leave right after its join
+// (or joins of one group on many sockets' turn) skips the hash and the maps.
+let lastFd = -1;
+let lastEntry: Entry | undefined;
+
 function find(
+  fd: number,
   groups: FdGroups | undefined,
   ifaceIdx: number,
   g: Uint8Array,
 ): Entry | undefined {
   if (groups === undefined) return undefined;
   const w0 = word(g, 0), w1 = word(g, 4), w2 = word(g, 8), w3 = word(g, 12);
-  let e = groups.byHash.get(hash(ifaceIdx, w0, w1, w2, w3));
+  let e = lastEntry;
+  if (
+    e !== undefined && fd === lastFd && e.ifaceIdx === ifaceIdx &&
+    e.w0 === w0 && e.w1 === w1 && e.w2 === w2 && e.w3 === w3
+  ) return e;
+  e = groups.byHash.get(hash(ifaceIdx, w0, w1, w2, w3));
   while (
     e !== undefined &&
     (e.ifaceIdx !== ifaceIdx || e.w0 !== w0 || e.w1 !== w1 || e.w2 !== w2 ||
       e.w3 !== w3)
   ) e = e.next;
+  if (e !== undefined) {
+    lastFd = fd;
+    lastEntry = e;
+  }
   return e;
 }
 
@@ -78,12 +93,12 @@ export function lookup(
   ifaceIdx: number,
   g: Uint8Array,
 ): Entry | undefined {
-  return find(byFd.get(fd), ifaceIdx, g);
+  return find(fd, byFd.get(fd), ifaceIdx, g);
 }
 
 /** The recorded state of (interface, group) on `fd`; 0 when none. */
 export function getState(fd: number, ifaceIdx: number, g: Uint8Array): number {
-  return find(byFd.get(fd), ifaceIdx, g)?.state ?? 0;
+  return find(fd, byFd.get(fd), ifaceIdx, g)?.state ?? 0;
 }
 
 /**
@@ -111,7 +126,7 @@ export function setState(
   }
   const w0 = word(g, 0), w1 = word(g, 4), w2 = word(g, 8), w3 = word(g, 12);
   const h = hash(ifaceIdx, w0, w1, w2, w3);
-  groups.byHash.set(h, {
+  const made: Entry = {
     ifaceIdx,
     w0,
     w1,
@@ -119,11 +134,15 @@ export function setState(
     w3,
     state,
     next: groups.byHash.get(h),
-  });
+  };
+  groups.byHash.set(h, made);
+  lastFd = fd;
+  lastEntry = made;
 }
 
 /** Drops the entries of groups no longer joined. */
 function sweep(groups: FdGroups): void {
+  lastEntry = undefined; // it may be one of the entries dropped
   for (const [h, first] of groups.byHash) {
     let head: Entry | undefined;
     let tail: Entry | undefined;
@@ -142,5 +161,6 @@ function sweep(groups: FdGroups): void {
 
 /** Forgets everything recorded for `fd` (closed, or not a socket). */
 export function forgetFd(fd: number): void {
+  if (fd === lastFd) lastEntry = undefined;
   byFd.delete(fd);
 }
