@@ -32,20 +32,11 @@ import { type Libc, libc } from "./ffi/mod.ts";
  * network order. Byte addresses skip parsing. */
 export type Address = string | Uint8Array;
 
-let sys: Libc | undefined;
 // Reused struct buffers, sized for the largest platform (Linux and FreeBSD
 // group_source_req: 264 bytes); the length passed is the platform's.
 const gsr = new Uint8Array(264);
 const mreq = new Uint8Array(20);
 const scratch: Uint8Array[] = [];
-
-function native(): Libc {
-  if (sys === undefined) {
-    const loaded = libc();
-    sys = loaded;
-  }
-  return sys;
-}
 
 /**
  * Joins `group` on interface `ifaceIdx` of the IPv6 UDP socket `fd`.
@@ -92,7 +83,7 @@ export function join(
   checkIfaceIdx(ifaceIdx);
   const g = toGroup(group);
   const count = toSources(sources, scratch);
-  const n = native();
+  const n = libc();
   if (count === 0) joinAnySource(n, fd, ifaceIdx, g);
   else joinSources(n, fd, ifaceIdx, g, scratch, count);
 }
@@ -135,7 +126,7 @@ export function leave(
   checkIfaceIdx(ifaceIdx);
   const g = toGroup(group);
   const count = toSources(sources, scratch);
-  const n = native();
+  const n = libc();
   if (count === 0) leaveGroup(n, fd, ifaceIdx, g);
   else leaveSources(n, fd, ifaceIdx, g, scratch, count);
 }

@@ -2,33 +2,32 @@
 // one namespace, two sources in the other, joined by a veth pair.
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { formatIPv6, parseIPv6 } from "../_address.ts";
-import { encodeSockaddrIn6 } from "../_structs.ts";
+import { formatIPv6 } from "../_address.ts";
 import { libc } from "../ffi/mod.ts";
-import { closeSocket, join, leave, localPort, openSocket } from "../mod.ts";
+import {
+  closeSocket,
+  join,
+  leave,
+  localPort,
+  openSocket,
+  send,
+  setMulticastHops,
+  setMulticastInterface,
+} from "../mod.ts";
 import { ADDR, type Host, kernelTest, withPair } from "./_kernel.ts";
 
 const G = "ff3e::4a:7";
 const MSG_DONTWAIT = 0x40; // Linux
 
-function setInt(fd: number, level: number, name: number, value: number) {
-  const buf = new Uint8Array(4);
-  new DataView(buf.buffer).setInt32(0, value, true);
-  assert.equal(libc().symbols.setsockopt(fd, level, name, buf, 4), 0);
-}
-
 /** Sends `count` datagrams to [G]:port from `source`, out of `host`'s veth. */
 function sendFrom(host: Host, source: string, port: number, count: number) {
-  const { symbols, platform: p } = libc();
   const fd = host.enter(() => openSocket({ address: source }));
   try {
-    setInt(fd, p.IPPROTO_IPV6, p.IPV6_MULTICAST_IF, host.ifindex);
-    setInt(fd, p.IPPROTO_IPV6, p.IPV6_MULTICAST_HOPS, 1);
-    const to = encodeSockaddrIn6(p, parseIPv6(G)!, port);
+    setMulticastInterface(fd, host.ifindex);
+    setMulticastHops(fd, 1);
     for (let i = 0; i < count; i++) {
       const payload = new TextEncoder().encode(`${source} #${i}`);
-      const sent = symbols.sendto(fd, payload, payload.length, 0, to, 28);
-      assert.equal(sent, payload.length, `sendto from ${source}`);
+      assert.equal(send(fd, G, port, payload), payload.length, source);
     }
   } finally {
     closeSocket(fd);
