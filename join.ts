@@ -19,14 +19,23 @@
 import { formatIPv6 } from "./_address.ts";
 import { checkFd, checkIfaceIdx, toGroup, toSources } from "./_args.ts";
 import { errnoName, errnoNumber, kernelHint } from "./_errno.ts";
-import { ANY_SOURCE, forgetFd, lookup, setState } from "./_state.ts";
+import {
+  ANY_SOURCE,
+  type Entry,
+  forgetFd,
+  lookup,
+  setState,
+} from "./_state.ts";
 import {
   encodeGroupReq,
   encodeGroupSourceReq,
   encodeIpv6Mreq,
+  updateGroupSourceReqGroup,
+  updateGroupSourceReqSource,
 } from "./_structs.ts";
 import { NetjoinError } from "./errors.ts";
 import { type Libc, libc } from "./ffi/mod.ts";
+import type { Platform } from "./_platform.ts";
 
 /** An IPv6 address: text such as `"ff3e::1234"`, or its 16 bytes in
  * network order. Byte addresses skip parsing. */
@@ -37,6 +46,34 @@ export type Address = string | Uint8Array;
 const gsr = new Uint8Array(264);
 const mreq = new Uint8Array(20);
 const scratch: Uint8Array[] = [];
+/**
+ * What `gsr` holds. `platform`: the platform whose constant fields it holds,
+ * once it holds any. `entry`: the bookkeeping entry whose interface and group
+ * it holds, when known; an entry's interface and group never change, so a
+ * join and its leave, or the next join of the group, need not write them
+ * again. (Fields of a const object, not module-level `let`s: V8 runs a
+ * builtin on every store to a module-level `let`.)
+ */
+const gsrHolds: {
+  platform: Platform | undefined;
+  entry: Entry | undefined;
+} = { platform: undefined, entry: undefined };
+
+/** Puts `ifaceIdx` and `g`, whose bookkeeping entry is `entry`, into `gsr`. */
+function encodeGroup(
+  p: Platform,
+  ifaceIdx: number,
+  g: Uint8Array,
+  entry: Entry | undefined,
+): void {
+  if (gsrHolds.platform !== p) {
+    encodeGroupSourceReq(p, ifaceIdx, g, g, gsr); // the source comes next
+    gsrHolds.platform = p;
+  } else if (entry === undefined || entry !== gsrHolds.entry) {
+    updateGroupSourceReqGroup(p, ifaceIdx, g, gsr);
+  }
+  gsrHolds.entry = entry;
+}
 
 /**
  * Joins `group` on interface `ifaceIdx` of the IPv6 UDP socket `fd`.
@@ -137,7 +174,7 @@ function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
     throw kernelError(n.errno(), "join", "IPV6_JOIN_GROUP", fd, ifaceIdx, g);
   }
-  setState(fd, ifaceIdx, g, ANY_SOURCE);
+  setState(fd, ifaceIdx, g, ANY_SOURCE, lookup(fd, ifaceIdx, g));
 }
 
 function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
@@ -152,7 +189,7 @@ function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   );
   const errno = failed ? n.errno() : 0;
   // Joined or not before, the socket holds no membership of the group now.
-  setState(fd, ifaceIdx, g, 0);
+  setState(fd, ifaceIdx, g, 0, lookup(fd, ifaceIdx, g));
   if (failed) {
     throw kernelError(errno, "leave", "IPV6_LEAVE_GROUP", fd, ifaceIdx, g);
   }
@@ -167,54 +204,58 @@ function joinSources(
   count: number,
 ) {
   const p = n.platform;
-  if (ifaceIdx === 0 && p.mcastRefusesIfindexZero) {
-    throw new RangeError(
-      `ifaceIdx must name an interface on ${p.os}, got 0: its kernel refuses 0 for source-specific joins`,
-    );
-  }
+  if (ifaceIdx === 0 && p.mcastRefusesIfindexZero) throw ifindexZero(p);
   const entry = lookup(fd, ifaceIdx, g);
-  const before = entry?.state ?? 0;
+  const before = entry === undefined ? 0 : entry.state;
   if (before === ANY_SOURCE) {
     throw modeRefusal("join", "EADDRINUSE", fd, ifaceIdx, g, srcs[0]);
   }
-  const setsockopt = n.symbols.setsockopt;
+  encodeGroup(p, ifaceIdx, g, entry);
   for (let i = 0; i < count; i++) {
-    encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
+    updateGroupSourceReqSource(p, srcs[i], gsr);
     if (
-      setsockopt(
+      n.symbols.setsockopt(
         fd,
         p.IPPROTO_IPV6,
         p.MCAST_JOIN_SOURCE_GROUP,
         gsr,
         p.groupSourceReqSize,
       )
-    ) {
-      const errno = n.errno();
-      const undone = undo(
-        n,
-        fd,
-        ifaceIdx,
-        g,
-        srcs,
-        i,
-        "MCAST_LEAVE_SOURCE_GROUP",
-      );
-      // Linux keeps a group whose first (S,G) failed as INCLUDE{}.
-      if (i === 0) dropEmptyInclude(n, fd, ifaceIdx, g);
-      throw kernelError(
-        errno,
-        "join",
-        "MCAST_JOIN_SOURCE_GROUP",
-        fd,
-        ifaceIdx,
-        g,
-        srcs[i],
-        progress("joined", i, count, undone),
-        before + i,
-      );
-    }
+    ) throw joinFailed(n, fd, ifaceIdx, g, srcs, i, count, before);
   }
-  setState(fd, ifaceIdx, g, before + count, entry);
+  gsrHolds.entry = setState(fd, ifaceIdx, g, before + count, entry);
+}
+
+/**
+ * After source `i` of a join failed: reads errno, leaves the sources joined
+ * before it and a group Linux left as INCLUDE{}, and returns the error.
+ * Kept apart from {@linkcode joinSources} so that the hot path stays small.
+ */
+function joinFailed(
+  n: Libc,
+  fd: number,
+  ifaceIdx: number,
+  g: Uint8Array,
+  srcs: Uint8Array[],
+  i: number,
+  count: number,
+  before: number,
+): NetjoinError {
+  const errno = n.errno();
+  const undone = undo(n, fd, srcs, i, "MCAST_LEAVE_SOURCE_GROUP");
+  // Linux keeps a group whose first (S,G) failed as INCLUDE{}.
+  if (i === 0) dropEmptyInclude(n, fd, ifaceIdx, g);
+  return kernelError(
+    errno,
+    "join",
+    "MCAST_JOIN_SOURCE_GROUP",
+    fd,
+    ifaceIdx,
+    g,
+    srcs[i],
+    progress("joined", i, count, undone),
+    before + i,
+  );
 }
 
 function leaveSources(
@@ -227,64 +268,76 @@ function leaveSources(
 ) {
   const p = n.platform;
   const entry = lookup(fd, ifaceIdx, g);
-  const before = entry?.state ?? 0;
+  const before = entry === undefined ? 0 : entry.state;
   if (before === ANY_SOURCE) {
     throw modeRefusal("leave", "EADDRNOTAVAIL", fd, ifaceIdx, g, srcs[0]);
   }
-  const setsockopt = n.symbols.setsockopt;
+  encodeGroup(p, ifaceIdx, g, entry);
   for (let i = 0; i < count; i++) {
-    encodeGroupSourceReq(p, ifaceIdx, g, srcs[i], gsr);
+    updateGroupSourceReqSource(p, srcs[i], gsr);
     if (
-      setsockopt(
+      n.symbols.setsockopt(
         fd,
         p.IPPROTO_IPV6,
         p.MCAST_LEAVE_SOURCE_GROUP,
         gsr,
         p.groupSourceReqSize,
       )
-    ) {
-      const errno = n.errno();
-      const undone = undo(
-        n,
-        fd,
-        ifaceIdx,
-        g,
-        srcs,
-        i,
-        "MCAST_JOIN_SOURCE_GROUP",
-      );
-      let extra = progress("left", i, count, undone);
-      if (
-        i === 0 && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)
-      ) {
-        // An any-source membership made outside netjoin: Linux refused the
-        // leave yet switched it to INCLUDE{}. Put it back.
-        extra += restoreAnySource(n, fd, ifaceIdx, g);
-      }
-      throw kernelError(
-        errno,
-        "leave",
-        "MCAST_LEAVE_SOURCE_GROUP",
-        fd,
-        ifaceIdx,
-        g,
-        srcs[i],
-        extra,
-      );
-    }
+    ) throw leaveFailed(n, fd, ifaceIdx, g, srcs, i, count, before);
   }
   setState(fd, ifaceIdx, g, Math.max(0, before - count), entry);
 }
 
 /**
- * Reverses the first `count` sources of a call with `option`, last first.
- * Returns what could not be reversed, as text for the error message.
+ * After source `i` of a leave failed: reads errno, joins again the sources
+ * left before it, repairs what Linux did to an any-source membership made
+ * outside netjoin, and returns the error.
  */
-function undo(
+function leaveFailed(
   n: Libc,
   fd: number,
   ifaceIdx: number,
   g: Uint8Array,
+  srcs: Uint8Array[],
+  i: number,
+  count: number,
+  before: number,
+): NetjoinError {
+  const errno = n.errno();
+  const undone = undo(n, fd, srcs, i, "MCAST_JOIN_SOURCE_GROUP");
+  let extra = progress("left", i, count, undone);
+  if (i === 0 && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)) {
+    // An any-source membership made outside netjoin: Linux refused the
+    // leave yet switched it to INCLUDE{}. Put it back.
+    extra += restoreAnySource(n, fd, ifaceIdx, g);
+  }
+  return kernelError(
+    errno,
+    "leave",
+    "MCAST_LEAVE_SOURCE_GROUP",
+    fd,
+    ifaceIdx,
+    g,
+    srcs[i],
+    extra,
+  );
+}
+
+/** The BSDs' refusal of interface 0 for source-specific joins. */
+function ifindexZero(p: Platform): RangeError {
+  return new RangeError(
+    `ifaceIdx must name an interface on ${p.os}, got 0: its kernel refuses 0 for source-specific joins`,
+  );
+}
+
+/**
+ * Reverses the first `count` sources of a call with `option`, last first;
+ * `gsr` holds the call's interface and group. Returns what could not be
+ * reversed, as text for the error message.
+ */
+function undo(
+  n: Libc,
+  fd: number,
   srcs: Uint8Array[],
   count: number,
   option: "MCAST_JOIN_SOURCE_GROUP" | "MCAST_LEAVE_SOURCE_GROUP",
@@ -292,7 +345,7 @@ function undo(
   const p = n.platform;
   const failures: string[] = [];
   for (let j = count - 1; j >= 0; j--) {
-    encodeGroupSourceReq(p, ifaceIdx, g, srcs[j], gsr);
+    updateGroupSourceReqSource(p, srcs[j], gsr);
     if (
       n.symbols.setsockopt(
         fd,
@@ -376,7 +429,7 @@ function restoreAnySource(
       errnoName(n.errno())
     })`;
   }
-  setState(fd, ifaceIdx, g, ANY_SOURCE);
+  setState(fd, ifaceIdx, g, ANY_SOURCE, lookup(fd, ifaceIdx, g));
   return "; the socket held an any-source membership made outside netjoin, " +
     "which Linux switched to INCLUDE{}: netjoin joined it again";
 }

@@ -114,6 +114,31 @@ kernelTest(
 );
 
 kernelTest(
+  "each call sends its own group as groups, sockets and byte arrays change",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd1) =>
+        withSocket(a, (fd2) => {
+          const G2 = "ff3e::4a:2";
+          const G2HEX = hex(parseIPv6(G2)!);
+          join(fd1, a.ifindex, G, [ADDR.s1]);
+          join(fd2, a.ifindex, G2, [ADDR.s1]);
+          join(fd1, a.ifindex, G2, [ADDR.s2]);
+          // One array, rewritten in place between calls, names two groups.
+          const bytes = parseIPv6(G)!;
+          join(fd2, a.ifindex, bytes, [ADDR.s2]);
+          bytes.set(parseIPv6(G2)!);
+          leave(fd2, a.ifindex, bytes, [ADDR.s1]);
+          assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`, `${S2HEX}:1:0`]);
+          assert.deepEqual(a.filter(G2HEX), [`${S2HEX}:1:0`]);
+          assert.equal(filterMode(fd1, a.ifindex, g), "INCLUDE{1}");
+          assert.equal(filterMode(fd2, a.ifindex, g), "INCLUDE{1}");
+          assert.equal(filterMode(fd2, a.ifindex, parseIPv6(G2)!), "none");
+        }))
+    ),
+);
+
+kernelTest(
   "join() collapses duplicate sources of one call",
   () =>
     withPair((a) =>

@@ -28,6 +28,8 @@ import {
   encodeSockaddrIn6,
   IPV6_MREQ_SIZE,
   SOCKADDR_IN6_SIZE,
+  updateGroupSourceReqGroup,
+  updateGroupSourceReqSource,
 } from "../_structs.ts";
 
 // ---------------------------------------------------------------------------
@@ -385,6 +387,33 @@ test("encoding A then B into one reused buffer gives exactly the fresh encoding 
       );
       assert.equal(encodeB(p, buf), buf);
       assert.equal(toHex(buf), toHex(fresh), `${os} ${name}`);
+    }
+  }
+});
+
+test("updating the group and the source of an encoded group_source_req gives the fresh encoding", () => {
+  for (const os of OSES) {
+    const p = PLATFORMS[os];
+    const fresh = encodeGroupSourceReq(p, 7, GROUP, SOURCE);
+    const buf = encodeGroupSourceReq(p, 0x0a0b0c0d, GROUP_B, SOURCE_B);
+    updateGroupSourceReqSource(p, SOURCE, buf);
+    assert.notEqual(toHex(buf), toHex(fresh), `${os}: the group is still B`);
+    assert.equal(
+      toHex(buf.subarray(p.gsrSourceOffset)),
+      toHex(fresh.subarray(p.gsrSourceOffset)),
+      `${os}: the source half`,
+    );
+    updateGroupSourceReqGroup(p, 7, GROUP, buf);
+    assert.equal(toHex(buf), toHex(fresh), os);
+    // Only the index (bytes 0..3) and the two sin6_addr (8 bytes into each
+    // sockaddr_in6) change: the rest of the struct is never written.
+    const other = encodeGroupSourceReq(p, 0x0a0b0c0d, GROUP_B, SOURCE_B);
+    for (let i = 0; i < other.length; i++) {
+      const inAddr = (at: number) => i >= at + 8 && i < at + 24;
+      if (i < 4 || inAddr(p.gsrGroupOffset) || inAddr(p.gsrSourceOffset)) {
+        continue;
+      }
+      assert.equal(buf[i], other[i], `${os}: byte ${i} is the same`);
     }
   }
 });
