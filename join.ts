@@ -47,17 +47,19 @@ const gsr = new Uint8Array(264);
 const mreq = new Uint8Array(20);
 const scratch: Uint8Array[] = [];
 /**
- * What `gsr` holds. `platform`: the platform whose constant fields it holds,
- * once it holds any. `entry`: the bookkeeping entry whose interface and group
- * it holds, when known; an entry's interface and group never change, so a
- * join and its leave, or the next join of the group, need not write them
- * again. (Fields of a const object, not module-level `let`s: V8 runs a
- * builtin on every store to a module-level `let`.)
+ * What the struct buffers hold. `platform`: the platform whose constant
+ * fields `gsr` holds, once it holds any. `gsrEntry` and `mreqEntry`: the
+ * bookkeeping entry whose interface and group `gsr` and `mreq` hold, when
+ * known. An entry's interface and group never change, so a join and its
+ * leave, or the next join of the group, need not write them again. (Fields
+ * of a const object, not module-level `let`s: V8 runs a builtin on every
+ * store to a module-level `let`.)
  */
-const gsrHolds: {
+const held: {
   platform: Platform | undefined;
-  entry: Entry | undefined;
-} = { platform: undefined, entry: undefined };
+  gsrEntry: Entry | undefined;
+  mreqEntry: Entry | undefined;
+} = { platform: undefined, gsrEntry: undefined, mreqEntry: undefined };
 
 /** Puts `ifaceIdx` and `g`, whose bookkeeping entry is `entry`, into `gsr`. */
 function encodeGroup(
@@ -66,13 +68,27 @@ function encodeGroup(
   g: Uint8Array,
   entry: Entry | undefined,
 ): void {
-  if (gsrHolds.platform !== p) {
+  if (held.platform !== p) {
     encodeGroupSourceReq(p, ifaceIdx, g, g, gsr); // the source comes next
-    gsrHolds.platform = p;
-  } else if (entry === undefined || entry !== gsrHolds.entry) {
+    held.platform = p;
+  } else if (entry === undefined || entry !== held.gsrEntry) {
     updateGroupSourceReqGroup(p, ifaceIdx, g, gsr);
   }
-  gsrHolds.entry = entry;
+  held.gsrEntry = entry;
+}
+
+/** Puts `g` and `ifaceIdx`, whose bookkeeping entry is `entry` (when known),
+ * into `mreq`. */
+function encodeMreq(
+  p: Platform,
+  ifaceIdx: number,
+  g: Uint8Array,
+  entry: Entry | undefined,
+): void {
+  if (entry === undefined || entry !== held.mreqEntry) {
+    encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  }
+  held.mreqEntry = entry;
 }
 
 /**
@@ -170,16 +186,18 @@ export function leave(
 
 function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   const p = n.platform;
-  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  const entry = lookup(fd, ifaceIdx, g);
+  encodeMreq(p, ifaceIdx, g, entry);
   if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
     throw kernelError(n.errno(), "join", "IPV6_JOIN_GROUP", fd, ifaceIdx, g);
   }
-  setState(fd, ifaceIdx, g, ANY_SOURCE, lookup(fd, ifaceIdx, g));
+  held.mreqEntry = setState(fd, ifaceIdx, g, ANY_SOURCE, entry);
 }
 
 function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   const p = n.platform;
-  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  const entry = lookup(fd, ifaceIdx, g);
+  encodeMreq(p, ifaceIdx, g, entry);
   const failed = n.symbols.setsockopt(
     fd,
     p.IPPROTO_IPV6,
@@ -189,7 +207,7 @@ function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   );
   const errno = failed ? n.errno() : 0;
   // Joined or not before, the socket holds no membership of the group now.
-  setState(fd, ifaceIdx, g, 0, lookup(fd, ifaceIdx, g));
+  setState(fd, ifaceIdx, g, 0, entry);
   if (failed) {
     throw kernelError(errno, "leave", "IPV6_LEAVE_GROUP", fd, ifaceIdx, g);
   }
@@ -223,7 +241,7 @@ function joinSources(
       )
     ) throw joinFailed(n, fd, ifaceIdx, g, srcs, i, count, before);
   }
-  gsrHolds.entry = setState(fd, ifaceIdx, g, before + count, entry);
+  held.gsrEntry = setState(fd, ifaceIdx, g, before + count, entry);
 }
 
 /**
@@ -410,7 +428,7 @@ function dropEmptyInclude(
   const view = new DataView(filter.buffer);
   const includeMode = view.getUint32(136, true) === 1;
   if (!includeMode || view.getUint32(140, true) !== 0) return false;
-  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  encodeMreq(p, ifaceIdx, g, undefined);
   n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_LEAVE_GROUP, mreq, 20);
   return true;
 }
@@ -423,7 +441,7 @@ function restoreAnySource(
   g: Uint8Array,
 ): string {
   const p = n.platform;
-  encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+  encodeMreq(p, ifaceIdx, g, undefined);
   if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
     return `; the socket's any-source membership, which Linux dropped, could not be restored (${
       errnoName(n.errno())
