@@ -1,5 +1,6 @@
 /**
- * Pure encoders for the IPv6 multicast option structs passed to `setsockopt`.
+ * Pure encoders for the IPv6 multicast option structs passed to `setsockopt`,
+ * and two in-place updates for the hot path.
  *
  * Internal module. Each encoder maps a {@linkcode Platform} and plain values to
  * the exact bytes the platform's kernel expects: `struct sockaddr_in6`,
@@ -37,6 +38,13 @@
  * the four encoders into one such buffer is safe: for a given platform, every
  * byte one of them writes lies outside the storage tails of the others. Do not
  * hand in a buffer with other contents (use `out.fill(0)` first).
+ *
+ * ## Updates
+ * The two `updateGroupSourceReq*` functions are not encoders: they rewrite
+ * only the interface index and group, or only the source, of a
+ * `group_source_req` that {@linkcode encodeGroupSourceReq} already wrote into
+ * the buffer for the same platform. They are the join and leave hot path,
+ * where the rest of the struct never changes.
  *
  * @module
  */

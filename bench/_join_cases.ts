@@ -12,7 +12,8 @@ import { interfaceIndex, join, leave, openSocket } from "../mod.ts";
 export const GROUP = "ff3e::b:1";
 export const SOURCE = "2001:db8::b1";
 
-/** A socket, the loopback index and prebuilt structs for the baseline. */
+/** A socket, the loopback index and prebuilt structs for the baseline.
+ * After setup, the baseline calls libc's `setsockopt` as it was then. */
 export function setup() {
   const { symbols, platform: p } = libc();
   const fd = openSocket();

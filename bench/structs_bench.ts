@@ -1,6 +1,8 @@
 /**
  * Cost of encoding a `group_source_req` into a reused buffer, against a
- * baseline that only copies the two 16-byte addresses into place.
+ * baseline that only copies the two 16-byte addresses into place with `set`;
+ * and of the updates join and leave use on their hot path (the interface and
+ * group, or the source alone, into a buffer already encoded).
  *
  * Only the Linux record is used, as in a real process (one platform object
  * keeps the encoder monomorphic).
@@ -11,7 +13,11 @@
  */
 
 import { PLATFORMS } from "../_platform.ts";
-import { encodeGroupSourceReq } from "../_structs.ts";
+import {
+  encodeGroupSourceReq,
+  updateGroupSourceReqGroup,
+  updateGroupSourceReqSource,
+} from "../_structs.ts";
 
 const p = PLATFORMS.linux;
 const out = new Uint8Array(p.groupSourceReqSize);
@@ -70,5 +76,22 @@ Deno.bench({
   group: "group_source_req into a reused buffer",
   fn(): void {
     encodeGroupSourceReq(p, (ifindex++ & 7) + 1, group, source, out);
+  },
+});
+
+Deno.bench({
+  name: "updateGroupSourceReqGroup + updateGroupSourceReqSource",
+  group: "group_source_req into a reused buffer",
+  fn(): void {
+    updateGroupSourceReqGroup(p, (ifindex++ & 7) + 1, group, out);
+    updateGroupSourceReqSource(p, source, out);
+  },
+});
+
+Deno.bench({
+  name: "updateGroupSourceReqSource (what a join's next source costs)",
+  group: "group_source_req into a reused buffer",
+  fn(): void {
+    updateGroupSourceReqSource(p, source, out);
   },
 });
