@@ -30,10 +30,8 @@ import { kernelRefusal } from "./_errno.ts";
 import { encodeSockaddrIn6, SOCKADDR_IN6_SIZE } from "./_structs.ts";
 import type { Address } from "./join.ts";
 import { NetjoinError } from "./errors.ts";
-import { type Libc, libc } from "./ffi/mod.ts";
+import { type Libc, libc, setsockoptInt } from "./ffi/mod.ts";
 
-const optval = new Uint8Array(4);
-const optView = new DataView(optval.buffer);
 let dest = new Uint8Array(0);
 const encoder = new TextEncoder();
 
@@ -58,8 +56,7 @@ function setIntOption(
       },
     );
   }
-  optView.setInt32(0, value, true);
-  if (n.symbols.setsockopt(fd, n.platform.IPPROTO_IPV6, optname, optval, 4)) {
+  if (setsockoptInt(n, fd, n.platform.IPPROTO_IPV6, optname, value)) {
     throw kernelRefusal(
       n,
       "setsockopt",

@@ -23,7 +23,7 @@ import { cancelWaits } from "./_poller.ts";
 import { forgetFd } from "./_state.ts";
 import { encodeSockaddrIn6 } from "./_structs.ts";
 import { NetjoinError } from "./errors.ts";
-import { type Libc, libc } from "./ffi/mod.ts";
+import { type Libc, libc, setsockoptInt } from "./ffi/mod.ts";
 
 /** Options of {@linkcode openSocket}. */
 export interface OpenSocketOptions {
@@ -56,12 +56,6 @@ const IFNAMSIZ = 16;
 
 function fail(n: Libc, operation: string, fd: number, detail: string): never {
   throw kernelRefusal(n, operation, fd, detail);
-}
-
-function setInt(n: Libc, fd: number, level: number, name: number, v: number) {
-  const value = new Uint8Array(4);
-  new DataView(value.buffer).setInt32(0, v, true);
-  return n.symbols.setsockopt(fd, level, name, value, 4);
 }
 
 /**
@@ -113,7 +107,7 @@ export function openSocket(options: OpenSocketOptions = {}): number {
   if (fd < 0) fail(n, "socket", -1, "Could not open an IPv6 UDP socket");
   try {
     const set = (level: number, name: number, v: number, what: string) => {
-      if (setInt(n, fd, level, name, v)) {
+      if (setsockoptInt(n, fd, level, name, v)) {
         fail(n, "setsockopt", fd, `Could not set ${what} on fd ${fd}`);
       }
     };

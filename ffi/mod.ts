@@ -42,6 +42,24 @@ function openLibc(): Libc {
   return { symbols: lib.symbols, errno: lib.errno, platform };
 }
 
+const intValue = new Uint8Array(4);
+const intView = new DataView(intValue.buffer);
+
+/**
+ * `setsockopt` with an `int` value, the form most socket options take.
+ * Returns what `setsockopt` returned: 0, or -1 with errno set.
+ */
+export function setsockoptInt(
+  n: Libc,
+  fd: number,
+  level: number,
+  name: number,
+  value: number,
+): number {
+  intView.setInt32(0, value, true); // every platform netjoin runs on is little-endian
+  return n.symbols.setsockopt(fd, level, name, intValue, 4);
+}
+
 /**
  * Opens extra symbols of the platform's libc with the runtime's adapter (the
  * tests use it for `setns` and `open`).
