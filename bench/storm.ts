@@ -25,13 +25,14 @@
 // dies with it; all of them, and all children, are killed on exit, on
 // failure and on Ctrl-C.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { createInterface } from "node:readline";
 import { gunzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatIPv6, parseIPv6 } from "../_address.ts";
+import { Netns, sh } from "../tests/_netns.ts";
 import { libc, openLibcSymbols } from "../ffi/mod.ts";
 import {
   closeSocket,
@@ -515,15 +516,6 @@ function killChildren(): void {
   children.clear();
 }
 
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
-  if (r.error) throw r.error;
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
-
 /** Runs a command without blocking the event loop. */
 function shAsync(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -542,49 +534,17 @@ function shAsync(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-class Ns {
-  readonly holder: ChildProcess;
-  readonly pid: string;
-  constructor() {
-    // The holder ends by itself after 10 minutes should this process die.
-    this.holder = spawn("unshare", ["-n", "sleep", "600"], { stdio: "ignore" });
-    children.add(this.holder);
-    this.pid = String(this.holder.pid);
-  }
-  async ready(): Promise<void> {
-    const home = readlinkSync("/proc/self/ns/net");
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        if (readlinkSync(`/proc/${this.pid}/ns/net`) !== home) return;
-      } catch {
-        // not started yet
-      }
-      if (Date.now() > deadline) throw new Error("unshare -n did not start");
-      await sleep(5);
-    }
-  }
-  run(cmd: string, ...args: string[]): string {
-    return sh("nsenter", ["-t", this.pid, "-n", cmd, ...args]);
-  }
-  runAsync(cmd: string, ...args: string[]): Promise<string> {
-    return shAsync("nsenter", ["-t", this.pid, "-n", cmd, ...args]);
-  }
-  sysctl(name: string, value: number): void {
-    // Written from inside: /proc/sys/net is the writer's namespace's.
-    const path = `/proc/sys/${name.replaceAll(".", "/")}`;
-    this.run("sh", "-c", `echo ${value} > ${path}`);
+/** A namespace of the rig, able to run this script in a role inside. */
+class Ns extends Netns {
+  /** Runs a command inside the namespace without blocking the event loop. */
+  runAsync(cmd: string, args: string[]): Promise<string> {
+    return shAsync(...this.argv(cmd, args));
   }
   /** Starts this script in `role` inside the namespace. */
   spawnSelf(args: string[]): Child {
     const [cmd, ...rest] = selfArgv(args);
-    return new Child(spawn("nsenter", ["-t", this.pid, "-n", cmd, ...rest], {
-      stdio: ["pipe", "pipe", "pipe"],
-    }));
-  }
-  remove(): void {
-    this.holder.kill("SIGKILL");
-    children.delete(this.holder);
+    const [nsenter, argv] = this.argv(cmd, rest);
+    return new Child(spawn(nsenter, argv, { stdio: ["pipe", "pipe", "pipe"] }));
   }
 }
 
@@ -666,7 +626,7 @@ class Rig {
     for (const ns of [this.down, this.up]) {
       ns.sysctl("net.ipv6.conf.all.accept_dad", 0);
       ns.sysctl("net.ipv6.conf.default.accept_dad", 0);
-      ns.run("ip", "link", "set", "lo", "up");
+      ns.run("ip", ["link", "set", "lo", "up"]);
     }
     sh("ip", [
       "link",
@@ -685,38 +645,44 @@ class Rig {
     // Queries: one at start-up, answered within 0.2 s, then none for an
     // hour, so no general query lands in a measurement. The hash limit is
     // raised from 4096: a full mdb switches snooping off.
-    this.up.run(
-      "ip",
+    this.up.run("ip", [
       ..."link add br0 type bridge mcast_snooping 1 mcast_querier 0".split(" "),
       ..."mcast_mld_version 2 mcast_hash_max 65536".split(" "),
       ..."mcast_query_response_interval 20 mcast_startup_query_count 1"
         .split(" "),
       ..."mcast_query_interval 360000 mcast_startup_query_interval 360000"
         .split(" "),
-    );
-    this.up.run("ip", "link", "set", "vu", "master", "br0");
-    this.down.run(
-      "ip",
+    ]);
+    this.up.run("ip", ["link", "set", "vu", "master", "br0"]);
+    this.down.run("ip", [
       "addr",
       "add",
       "2001:db8:4::a/64",
       "dev",
       "vl",
       "nodad",
-    );
-    this.up.run("ip", "addr", "add", "2001:db8:4::1/64", "dev", "br0", "nodad");
+    ]);
+    this.up.run("ip", [
+      "addr",
+      "add",
+      "2001:db8:4::1/64",
+      "dev",
+      "br0",
+      "nodad",
+    ]);
     this.down.sysctl(
       "net.ipv6.conf.vl.mldv2_unsolicited_report_interval",
       reportIntervalMs,
     );
-    this.down.run("ip", "link", "set", "vl", "up");
-    this.up.run("ip", "link", "set", "vu", "up");
-    this.up.run("ip", "link", "set", "br0", "up");
+    this.down.run("ip", ["link", "set", "vl", "up"]);
+    this.up.run("ip", ["link", "set", "vu", "up"]);
+    this.up.run("ip", ["link", "set", "br0", "up"]);
     const deadline = Date.now() + 5000;
     for (;;) {
-      const info = JSON.parse(this.down.run("ip", "-j", "link", "show", "vl"))[
-        0
-      ];
+      const info =
+        JSON.parse(this.down.run("ip", ["-j", "link", "show", "vl"]))[
+          0
+        ];
       this.vlIndex = info.ifindex;
       if (info.operstate === "UP") break;
       if (Date.now() > deadline) throw new Error("vl did not come up");
@@ -725,7 +691,7 @@ class Rig {
     // The querier needs br0's link-local address to send from; turned on
     // before that, its one start-up query may be lost.
     for (;;) {
-      const addrs = this.up.run("ip", "-6", "addr", "show", "dev", "br0");
+      const addrs = this.up.run("ip", ["-6", "addr", "show", "dev", "br0"]);
       if (/inet6 fe80::\S+ scope link(?! tentative)/.test(addrs)) break;
       if (Date.now() > deadline) throw new Error("br0 has no link-local");
       await sleep(10);
@@ -734,12 +700,7 @@ class Rig {
   }
   /** Turns the bridge's querier on: it sends its start-up query now. */
   startQuerier(): void {
-    this.up.run(
-      ...("ip link set br0 type bridge mcast_querier 1".split(" ") as [
-        string,
-        ...string[],
-      ]),
-    );
+    this.up.run("ip", "link set br0 type bridge mcast_querier 1".split(" "));
   }
   remove(): void {
     this.down.remove();
@@ -812,7 +773,7 @@ function percentile(xs: number[], p: number): number {
 }
 
 function mldReportsSent(rig: Rig): number {
-  const text = rig.down.run("cat", "/proc/net/dev_snmp6/vl");
+  const text = rig.down.run("cat", ["/proc/net/dev_snmp6/vl"]);
   return Number(text.match(/Icmp6OutMLDv2Reports\s+(\d+)/)![1]);
 }
 
@@ -887,7 +848,7 @@ async function runScenario(
       while (!stopPolling) {
         const text = await rig.up.runAsync(
           "bridge",
-          ..."-j -d mdb show dev br0".split(" "),
+          "-j -d mdb show dev br0".split(" "),
         );
         const t = now();
         mdb = countMdb(text, groups);
@@ -932,7 +893,7 @@ async function runScenario(
     stopPolling = true;
     await poller;
     const sent = mldReportsSent(rig) - sent0;
-    const mcf = rig.down.run("cat", "/proc/net/mcfilter6");
+    const mcf = rig.down.run("cat", ["/proc/net/mcfilter6"]);
     const inProc = mcf.split("\n").slice(1).filter((line) => {
       const f = line.trim().split(/\s+/);
       return f.length >= 6 && Number(f[0]) === rig.vlIndex &&

@@ -3,14 +3,13 @@
  * pair, entered from the test's own thread with `setns(2)`, and parsers for
  * /proc/net/igmp6 and /proc/net/mcfilter6 read inside a namespace.
  *
- * Each namespace is held by a child process (`unshare -n sleep`) and reached
- * through /proc/PID/ns/net, so the rig needs no /run/netns: it works as root
- * and inside `unshare -rn`. Killing the holder deletes the namespace and its
- * veth end. Where namespaces cannot be made, kernel tests skip with the
- * reason; under `CI=true` that is a failure instead.
+ * The namespaces are tests/_netns.ts's: held by `unshare -n sleep`
+ * processes, so the rig works as root and inside `unshare -rn`. Where
+ * namespaces cannot be made, kernel tests skip with the reason; under
+ * `CI=true` that is a failure instead.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync, readlinkSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { libc, openLibcSymbols } from "../ffi/mod.ts";
 import {
@@ -19,6 +18,7 @@ import {
   parseIgmp6,
   parseMcfilter6,
 } from "../_proc.ts";
+import { Netns, sh } from "./_netns.ts";
 
 const CLONE_NEWNET = 0x40000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
@@ -40,26 +40,6 @@ function ns() {
 function cString(text: string): Uint8Array {
   return new TextEncoder().encode(text + "\0");
 }
-
-/** Runs a command; throws with its output when it fails. */
-export function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
-  if (r.error) throw r.error;
-  if (r.status !== 0) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr.trim()}`,
-    );
-  }
-  return r.stdout;
-}
-
-const holders = new Set<ChildProcess>();
-
-function killAll() {
-  for (const holder of holders) holder.kill("SIGKILL");
-  holders.clear();
-}
-process.on("exit", killAll);
 
 let availability: string | undefined | null = null;
 let saidWhy = false;
@@ -107,65 +87,14 @@ export function kernelTest(
 }
 
 /** One end of a veth pair, in its own namespace. */
-export class Host {
+export class Host extends Netns {
   /** The interface index of the veth end inside the namespace. */
   ifindex = 0;
-  /** The process holding the namespace. */
-  readonly holder: ChildProcess;
-  /** The pid of that process, as text for `nsenter -t` and `ip ... netns`. */
-  readonly pid: string;
   constructor(
     /** The veth interface name inside the namespace. */
     readonly ifname: string,
   ) {
-    // The holder ends by itself after 10 minutes should this process die.
-    this.holder = spawn("unshare", ["-n", "sleep", "600"], { stdio: "ignore" });
-    holders.add(this.holder);
-    this.pid = String(this.holder.pid);
-  }
-
-  /** The namespace, as a path setns(2) and nsenter take. */
-  get nsPath(): string {
-    return `/proc/${this.pid}/ns/net`;
-  }
-
-  /** Waits until the holder has its own namespace. */
-  async ready(): Promise<void> {
-    const home = readlinkSync("/proc/self/ns/net");
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        if (readlinkSync(this.nsPath) !== home) return;
-      } catch {
-        // not started yet
-      }
-      if (Date.now() > deadline) throw new Error("unshare -n did not start");
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  /** Runs a command inside the namespace; returns its output. */
-  run(cmd: string, args: string[]): string {
-    return sh("nsenter", ["-t", this.pid, "-n", cmd, ...args]);
-  }
-
-  /** The argv that runs a command inside the namespace. */
-  argv(cmd: string, args: string[]): [string, string[]] {
-    return ["nsenter", ["-t", this.pid, "-n", cmd, ...args]];
-  }
-
-  /** Sets a sysctl of the namespace, e.g. `net.core.optmem_max`. */
-  sysctl(name: string, value: number): void {
-    this.run("sh", [
-      "-c",
-      `echo ${value} > /proc/sys/${name.replaceAll(".", "/")}`,
-    ]);
-  }
-
-  /** Deletes the namespace (with its veth end) by ending its holder. */
-  remove(): void {
-    this.holder.kill("SIGKILL");
-    holders.delete(this.holder);
+    super();
   }
 
   /** Runs `fn` with this thread inside the namespace (sockets made there
