@@ -142,7 +142,7 @@ export function toGroup(value: unknown): Uint8Array {
   ) {
     return value;
   }
-  if (value === groupText) return groupScratch;
+  if (typeof value === "string" && value === groupText) return groupScratch;
   return parseGroup(value);
 }
 
@@ -223,6 +223,24 @@ export function addressKey(b: Uint8Array): string {
     b[12] << 8 | b[13],
     b[14] << 8 | b[15],
   );
+}
+
+/**
+ * Runs a `sources` iterable that is not an array to its end, into a new
+ * array, and returns that; returns anything else as it is. Called before any
+ * address is checked: iterating may run the caller's code, which may call
+ * join() or leave() again and reuse the scratch buffers.
+ */
+export function sourceList(sources: unknown): unknown {
+  if (sources === undefined || sources === null || Array.isArray(sources)) {
+    return sources;
+  }
+  if (
+    typeof sources === "object" && !(sources instanceof Uint8Array) &&
+    typeof (sources as { [Symbol.iterator]?: unknown })[Symbol.iterator] ===
+      "function"
+  ) return Array.from(sources as Iterable<unknown>);
+  return sources; // not iterable: toSources says why
 }
 
 /**

@@ -112,9 +112,10 @@ export function getState(fd: number, ifaceIdx: number, g: Uint8Array): number {
 }
 
 /**
- * Records the state of (interface, group) on `fd`; 0 forgets it. `entry` is
- * its {@linkcode lookup} result. Returns the entry that holds the state, if
- * one does.
+ * Records the state of (interface, group) on `fd`. `entry` must be its
+ * {@linkcode lookup} result: with `undefined` a new entry is made. State 0
+ * keeps an existing entry, idle, until a sweep drops it. Returns the entry
+ * that holds the state, if one does.
  */
 export function setState(
   fd: number,
@@ -187,5 +188,8 @@ function sweep(groups: FdGroups): void {
 /** Forgets everything recorded for `fd` (closed, or not a socket). */
 export function forgetFd(fd: number): void {
   if (fd === last.fd) last.entry = undefined;
+  // An entry held elsewhere (the struct buffers remember the last one) then
+  // keeps only itself alive, not the fd's other entries through its owner.
+  byFd.get(fd)?.byHash.clear();
   byFd.delete(fd);
 }

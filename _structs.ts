@@ -258,6 +258,7 @@ export function encodeGroupSourceReq(
  * @param ifindex Interface index.
  * @param group Multicast group, 16 bytes in network order (precondition).
  * @param out A buffer `encodeGroupSourceReq(p, ...)` wrote (precondition).
+ * @throws {RangeError} if `out` is too short.
  */
 export function updateGroupSourceReqGroup(
   p: Platform,
@@ -265,6 +266,7 @@ export function updateGroupSourceReqGroup(
   group: Uint8Array,
   out: Uint8Array,
 ): void {
+  if (out.length < p.groupSourceReqSize) tooShort(p, out);
   putU32LE(out, 0, ifindex);
   copy16(out, p.gsrGroupOffset + SIN6_ADDR_OFFSET, group);
 }
@@ -278,11 +280,19 @@ export function updateGroupSourceReqGroup(
  * @param p Target platform: the one `out` was encoded for.
  * @param source Source address, 16 bytes in network order (precondition).
  * @param out A buffer `encodeGroupSourceReq(p, ...)` wrote (precondition).
+ * @throws {RangeError} if `out` is too short.
  */
 export function updateGroupSourceReqSource(
   p: Platform,
   source: Uint8Array,
   out: Uint8Array,
 ): void {
+  if (out.length < p.groupSourceReqSize) tooShort(p, out);
   copy16(out, p.gsrSourceOffset + SIN6_ADDR_OFFSET, source);
+}
+
+function tooShort(p: Platform, out: Uint8Array): never {
+  throw new RangeError(
+    `group_source_req needs ${p.groupSourceReqSize} bytes, got a buffer of ${out.length}`,
+  );
 }

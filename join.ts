@@ -17,8 +17,15 @@
  * @module
  */
 import { formatIPv6 } from "./_address.ts";
-import { checkFd, checkIfaceIdx, toGroup, toSources } from "./_args.ts";
+import {
+  checkFd,
+  checkIfaceIdx,
+  sourceList,
+  toGroup,
+  toSources,
+} from "./_args.ts";
 import { errnoName, errnoNumber, kernelHint } from "./_errno.ts";
+import type { Platform } from "./_platform.ts";
 import {
   ANY_SOURCE,
   type Entry,
@@ -35,7 +42,6 @@ import {
 } from "./_structs.ts";
 import { NetjoinError } from "./errors.ts";
 import { type Libc, libc } from "./ffi/mod.ts";
-import type { Platform } from "./_platform.ts";
 
 /** An IPv6 address: text such as `"ff3e::1234"`, or its 16 bytes in
  * network order. Byte addresses skip parsing. */
@@ -61,7 +67,8 @@ const held: {
   mreqEntry: Entry | undefined;
 } = { platform: undefined, gsrEntry: undefined, mreqEntry: undefined };
 
-/** Puts `ifaceIdx` and `g`, whose bookkeeping entry is `entry`, into `gsr`. */
+/** Puts `ifaceIdx` and `g`, whose bookkeeping entry is `entry` (when
+ * known), into `gsr`. */
 function encodeGroup(
   p: Platform,
   ifaceIdx: number,
@@ -97,7 +104,8 @@ function encodeMreq(
  * Without sources (or with an empty iterable) this is one any-source (*,G)
  * join (`IPV6_JOIN_GROUP`). With sources it is one source-specific (S,G)
  * join per distinct source (`MCAST_JOIN_SOURCE_GROUP`, RFC 3678); duplicate
- * sources in one call collapse into one.
+ * sources in one call collapse into one. An iterable that is not an array
+ * is read to its end before anything else is checked.
  *
  * All or nothing: when the kernel refuses a source, the sources this call
  * joined are left again and a group the kernel left behind as INCLUDE{} is
@@ -134,8 +142,9 @@ export function join(
 ): void {
   checkFd(fd);
   checkIfaceIdx(ifaceIdx);
+  const list = sourceList(sources);
   const g = toGroup(group);
-  const count = toSources(sources, scratch);
+  const count = toSources(list, scratch);
   const n = libc();
   if (count === 0) joinAnySource(n, fd, ifaceIdx, g);
   else joinSources(n, fd, ifaceIdx, g, scratch, count);
@@ -177,8 +186,9 @@ export function leave(
 ): void {
   checkFd(fd);
   checkIfaceIdx(ifaceIdx);
+  const list = sourceList(sources);
   const g = toGroup(group);
-  const count = toSources(sources, scratch);
+  const count = toSources(list, scratch);
   const n = libc();
   if (count === 0) leaveGroup(n, fd, ifaceIdx, g);
   else leaveSources(n, fd, ifaceIdx, g, scratch, count);

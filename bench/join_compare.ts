@@ -21,7 +21,9 @@ const ITERS = quick ? 2_000 : jsOnly ? 1_000_000 : 20_000;
 
 if (jsOnly) {
   const symbols = libc().symbols as { setsockopt: (...a: unknown[]) => number };
-  symbols.setsockopt = () => 0; // before setup, so that the baseline uses it too
+  // Before setup, so that the baseline uses it too. The options openSocket
+  // sets in setup are stubbed as well: here the socket only has to exist.
+  symbols.setsockopt = () => 0;
 }
 const c = setup();
 const cases = [

@@ -230,3 +230,17 @@ test("join() checks again a text group or source that differs from the last one"
     /fd/,
   );
 });
+
+test("join() refuses a missing group after a group that failed to parse", () => {
+  // The fd is one no process has open: a call that got through would fail
+  // with EBADF instead of the TypeError.
+  const fd = 2 ** 31 - 1;
+  for (const fn of both) {
+    throwsFor(() => fn(fd, 1, "ff3e::1:zz"), TypeError, /not an IPv6/);
+    throwsFor(
+      () => fn(fd, 1, undefined as unknown as string),
+      TypeError,
+      /Group must be an IPv6 address as text or 16 bytes, got undefined/,
+    );
+  }
+});

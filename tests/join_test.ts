@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { closeSocket, join, leave, NetjoinError, openSocket } from "../mod.ts";
 import { parseIPv6 } from "../_address.ts";
+import { parseMcfilter6 } from "../_proc.ts";
 import {
   ADDR,
   filterMode,
@@ -135,6 +136,111 @@ kernelTest(
           assert.equal(filterMode(fd2, a.ifindex, g), "INCLUDE{1}");
           assert.equal(filterMode(fd2, a.ifindex, parseIPv6(G2)!), "none");
         }))
+    ),
+);
+
+kernelTest(
+  "the any-source struct follows a byte group rewritten in place",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        const G2HEX = hex(parseIPv6("ff3e::4a:2")!);
+        const bytes = parseIPv6(G)!;
+        join(fd, a.ifindex, bytes);
+        bytes.set(parseIPv6("ff3e::4a:2")!);
+        join(fd, a.ifindex, bytes);
+        assert.equal(a.users(GHEX), 1);
+        assert.equal(a.users(G2HEX), 1);
+        leave(fd, a.ifindex, bytes);
+        assert.equal(a.users(GHEX), 1);
+        assert.equal(a.users(G2HEX), 0);
+      })
+    ),
+);
+
+kernelTest(
+  "one socket holds a group on two interfaces, in a different mode on each",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        const LO = 1;
+        const onLo = () =>
+          parseMcfilter6(a.procNet("mcfilter6"))
+            .filter((r) => r.ifindex === LO && r.group === GHEX)
+            .map((r) => `${r.source}:${r.inc}:${r.exc}`).sort();
+        join(fd, LO, G, [ADDR.s1]);
+        join(fd, a.ifindex, G);
+        join(fd, LO, G, [ADDR.s2]);
+        assert.deepEqual(onLo(), [`${S1HEX}:1:0`, `${S2HEX}:1:0`]);
+        assert.equal(filterMode(fd, LO, g), "INCLUDE{2}");
+        assert.equal(filterMode(fd, a.ifindex, g), "EXCLUDE{}");
+        leave(fd, a.ifindex, G);
+        assert.equal(a.users(GHEX), 0);
+        assert.equal(filterMode(fd, LO, g), "INCLUDE{2}");
+        leave(fd, LO, G, [ADDR.s1]);
+        assert.deepEqual(onLo(), [`${S2HEX}:1:0`]);
+      })
+    ),
+);
+
+kernelTest(
+  "joins stay right after the bookkeeping sweeps hundreds of left groups",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        const group = (i: number) => `ff3e::4b:${(i + 1).toString(16)}`;
+        // Enough left groups for a sweep of the idle entries (at 256).
+        for (let i = 0; i < 300; i++) {
+          join(fd, a.ifindex, group(i), [ADDR.s1]);
+          leave(fd, a.ifindex, group(i), [ADDR.s1]);
+        }
+        join(fd, a.ifindex, group(0), [ADDR.s2]);
+        join(fd, a.ifindex, group(299), [ADDR.s1]);
+        const hex0 = hex(parseIPv6(group(0))!);
+        const hex299 = hex(parseIPv6(group(299))!);
+        assert.deepEqual(a.filter(hex0), [`${S2HEX}:1:0`]);
+        assert.deepEqual(a.filter(hex299), [`${S1HEX}:1:0`]);
+        assert.equal(
+          a.mcfilter6().length,
+          2,
+          "only the two groups joined last are held",
+        );
+      })
+    ),
+);
+
+kernelTest(
+  "a reused fd number starts with no bookkeeping once closeSocket closed it",
+  () =>
+    withPair((a) => {
+      const fd = a.enter(() => openSocket());
+      join(fd, a.ifindex, G); // any-source: a source join would be refused
+      closeSocket(fd);
+      const again = a.enter(() => openSocket());
+      try {
+        assert.equal(again, fd, "the kernel hands out the lowest free fd");
+        join(again, a.ifindex, G, [ADDR.s1]);
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+      } finally {
+        closeSocket(again);
+      }
+    }),
+);
+
+kernelTest(
+  "a sources iterable that joins while it is read leaves the outer group alone",
+  () =>
+    withPair((a) =>
+      withSocket(a, (fd) => {
+        const G2 = "ff3e::4a:2";
+        function* sources() {
+          join(fd, a.ifindex, G2, [ADDR.s2]);
+          yield ADDR.s1;
+        }
+        join(fd, a.ifindex, G, sources());
+        assert.deepEqual(a.filter(GHEX), [`${S1HEX}:1:0`]);
+        assert.deepEqual(a.filter(hex(parseIPv6(G2)!)), [`${S2HEX}:1:0`]);
+      })
     ),
 );
 

@@ -405,6 +405,15 @@ test("updating the group and the source of an encoded group_source_req gives the
     );
     updateGroupSourceReqGroup(p, 7, GROUP, buf);
     assert.equal(toHex(buf), toHex(fresh), os);
+    const short = new Uint8Array(p.groupSourceReqSize - 1);
+    assert.throws(
+      () => updateGroupSourceReqGroup(p, 7, GROUP, short),
+      RangeError,
+    );
+    assert.throws(
+      () => updateGroupSourceReqSource(p, SOURCE, short),
+      RangeError,
+    );
     // Only the index (bytes 0..3) and the two sin6_addr (8 bytes into each
     // sockaddr_in6) change: the rest of the struct is never written.
     const other = encodeGroupSourceReq(p, 0x0a0b0c0d, GROUP_B, SOURCE_B);
