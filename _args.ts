@@ -232,9 +232,12 @@ export function addressKey(b: Uint8Array): string {
  * join() or leave() again and reuse the scratch buffers.
  */
 export function sourceList(sources: unknown): unknown {
-  if (sources === undefined || sources === null || Array.isArray(sources)) {
-    return sources;
-  }
+  return sources === undefined || sources === null || Array.isArray(sources)
+    ? sources
+    : readIterable(sources);
+}
+
+function readIterable(sources: unknown): unknown {
   if (
     typeof sources === "object" && !(sources instanceof Uint8Array) &&
     typeof (sources as { [Symbol.iterator]?: unknown })[Symbol.iterator] ===
