@@ -38,15 +38,7 @@ export function checkFd(fd: unknown): number {
   if (
     typeof fd === "number" && fd >= 0 && fd <= INT32_MAX && Number.isInteger(fd)
   ) return fd;
-  throw badFd(fd);
-}
-
-function badFd(fd: unknown): Error {
-  return typeof fd !== "number"
-    ? new TypeError(`fd must be a number, got ${quote(fd)}`)
-    : new RangeError(
-      `fd must be a non-negative 32-bit integer, got ${quote(fd)}`,
-    );
+  throw notUint32("fd", fd);
 }
 
 /** Checks an interface index: an integer from 0 to 2^32-1. */
@@ -55,14 +47,14 @@ export function checkIfaceIdx(ifaceIdx: unknown): number {
     typeof ifaceIdx === "number" && ifaceIdx >= 0 && ifaceIdx <= UINT32_MAX &&
     Number.isInteger(ifaceIdx)
   ) return ifaceIdx;
-  throw badIfaceIdx(ifaceIdx);
+  throw notUint32("ifaceIdx", ifaceIdx);
 }
 
-function badIfaceIdx(ifaceIdx: unknown): Error {
-  return typeof ifaceIdx !== "number"
-    ? new TypeError(`ifaceIdx must be a number, got ${quote(ifaceIdx)}`)
+function notUint32(name: string, value: unknown): Error {
+  return typeof value !== "number"
+    ? new TypeError(`${name} must be a number, got ${quote(value)}`)
     : new RangeError(
-      `ifaceIdx must be a non-negative 32-bit integer, got ${quote(ifaceIdx)}`,
+      `${name} must be a non-negative 32-bit integer, got ${quote(value)}`,
     );
 }
 

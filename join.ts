@@ -249,41 +249,9 @@ function joinSources(
         gsr,
         p.groupSourceReqSize,
       )
-    ) throw joinFailed(n, fd, ifaceIdx, g, srcs, i, count, before);
+    ) throw sourceFailed("join", n, fd, ifaceIdx, g, srcs, i, count, before);
   }
   held.gsrEntry = setState(fd, ifaceIdx, g, before + count, entry);
-}
-
-/**
- * After source `i` of a join failed: reads errno, leaves the sources joined
- * before it and a group Linux left as INCLUDE{}, and returns the error.
- * Kept apart from {@linkcode joinSources} so that the hot path stays small.
- */
-function joinFailed(
-  n: Libc,
-  fd: number,
-  ifaceIdx: number,
-  g: Uint8Array,
-  srcs: Uint8Array[],
-  i: number,
-  count: number,
-  before: number,
-): NetjoinError {
-  const errno = n.errno();
-  const undone = undo(n, fd, srcs, i, "MCAST_LEAVE_SOURCE_GROUP");
-  // Linux keeps a group whose first (S,G) failed as INCLUDE{}.
-  if (i === 0) dropEmptyInclude(n, fd, ifaceIdx, g);
-  return kernelError(
-    errno,
-    "join",
-    "MCAST_JOIN_SOURCE_GROUP",
-    fd,
-    ifaceIdx,
-    g,
-    srcs[i],
-    progress("joined", i, count, undone),
-    before + i,
-  );
 }
 
 function leaveSources(
@@ -311,17 +279,19 @@ function leaveSources(
         gsr,
         p.groupSourceReqSize,
       )
-    ) throw leaveFailed(n, fd, ifaceIdx, g, srcs, i, count, before);
+    ) throw sourceFailed("leave", n, fd, ifaceIdx, g, srcs, i, count, before);
   }
   setState(fd, ifaceIdx, g, Math.max(0, before - count), entry);
 }
 
 /**
- * After source `i` of a leave failed: reads errno, joins again the sources
- * left before it, repairs what Linux did to an any-source membership made
- * outside netjoin, and returns the error.
+ * After source `i` of a join or leave failed: reads errno, reverses the
+ * sources done before it, repairs what Linux does to the group when the first
+ * source fails, and returns the error. Kept apart from joinSources and
+ * leaveSources so that their hot path stays small.
  */
-function leaveFailed(
+function sourceFailed(
+  verb: "join" | "leave",
   n: Libc,
   fd: number,
   ifaceIdx: number,
@@ -332,22 +302,33 @@ function leaveFailed(
   before: number,
 ): NetjoinError {
   const errno = n.errno();
-  const undone = undo(n, fd, srcs, i, "MCAST_JOIN_SOURCE_GROUP");
-  let extra = progress("left", i, count, undone);
-  if (i === 0 && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)) {
+  const joining = verb === "join";
+  const undone = undo(
+    n,
+    fd,
+    srcs,
+    i,
+    joining ? "MCAST_LEAVE_SOURCE_GROUP" : "MCAST_JOIN_SOURCE_GROUP",
+  );
+  let extra = progress(joining ? "joined" : "left", i, count, undone);
+  if (i === 0 && joining) {
+    // Linux keeps a group whose first (S,G) failed as INCLUDE{}.
+    dropEmptyInclude(n, fd, ifaceIdx, g);
+  } else if (i === 0 && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)) {
     // An any-source membership made outside netjoin: Linux refused the
     // leave yet switched it to INCLUDE{}. Put it back.
     extra += restoreAnySource(n, fd, ifaceIdx, g);
   }
   return kernelError(
     errno,
-    "leave",
-    "MCAST_LEAVE_SOURCE_GROUP",
+    verb,
+    joining ? "MCAST_JOIN_SOURCE_GROUP" : "MCAST_LEAVE_SOURCE_GROUP",
     fd,
     ifaceIdx,
     g,
     srcs[i],
     extra,
+    joining ? before + i : 0,
   );
 }
 
