@@ -400,7 +400,7 @@ kernelTest(
       const cmd = isDeno
         ? [process.execPath, "run", "--allow-ffi", "--no-prompt", fixture]
         : [process.execPath, fixture];
-      const [run, args] = a.argv(cmd[0], [...cmd.slice(1), "idle", "400"]);
+      const [run, args] = a.argv(cmd[0], [...cmd.slice(1), "idle", "1000"]);
       const child = spawn(run, args, { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
