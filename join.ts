@@ -47,53 +47,73 @@ import { type Libc, libc } from "./ffi/mod.ts";
  * network order. Byte addresses skip parsing. */
 export type Address = string | Uint8Array;
 
-// Reused struct buffers, sized for the largest platform (Linux and FreeBSD
+// The struct buffers: views into one ArrayBuffer made once, off the JS heap
+// (it is over 64 bytes), so that their addresses, taken once, stay right.
+// `gsr` is sized for the largest platform (Linux and FreeBSD
 // group_source_req: 264 bytes); the length passed is the platform's.
-const gsr = new Uint8Array(264);
-const mreq = new Uint8Array(20);
+const structs = new ArrayBuffer(288);
+const gsr = new Uint8Array(structs, 0, 264);
+const mreq = new Uint8Array(structs, 264, 20);
 const scratch: Uint8Array[] = [];
 /**
- * What the struct buffers hold. `platform`: the platform whose constant
- * fields `gsr` holds, once it holds any. `gsrEntry` and `mreqEntry`: the
- * bookkeeping entry whose interface and group `gsr` and `mreq` hold, when
- * known. An entry's interface and group never change, so a join and its
- * leave, or the next join of the group, need not write them again. (Fields
- * of a const object, not module-level `let`s: V8 runs a builtin on every
- * store to a module-level `let`.)
+ * What the struct buffers hold. `libc`: the libc they are ready for, with
+ * `gsr`'s constant fields written and the addresses `gsrPtr` and `mreqPtr`
+ * taken. `gsrEntry` and `mreqEntry`: the bookkeeping entry whose interface
+ * and group `gsr` and `mreq` hold, when known. An entry's interface and group
+ * never change, so a join and its leave, or the next join of the group, need
+ * not write them again. (Fields of a const object, not module-level `let`s:
+ * V8 runs a builtin on every store to a module-level `let`.)
  */
 const held: {
-  platform: Platform | undefined;
+  libc: Libc | undefined;
+  gsrPtr: unknown;
+  mreqPtr: unknown;
   gsrEntry: Entry | undefined;
   mreqEntry: Entry | undefined;
-} = { platform: undefined, gsrEntry: undefined, mreqEntry: undefined };
+} = {
+  libc: undefined,
+  gsrPtr: undefined,
+  mreqPtr: undefined,
+  gsrEntry: undefined,
+  mreqEntry: undefined,
+};
+
+/** Readies the struct buffers for `n`: see {@linkcode held}. */
+function ready(n: Libc): void {
+  const zero = new Uint8Array(16);
+  encodeGroupSourceReq(n.platform, 0, zero, zero, gsr);
+  held.gsrEntry = held.mreqEntry = undefined; // nothing known is held yet
+  held.gsrPtr = n.pointerOf(gsr);
+  held.mreqPtr = n.pointerOf(mreq);
+  held.libc = n;
+}
 
 /** Puts `ifaceIdx` and `g`, whose bookkeeping entry is `entry` (when
- * known), into `gsr`. */
+ * known), into `gsr`, ready for `n`. */
 function encodeGroup(
-  p: Platform,
+  n: Libc,
   ifaceIdx: number,
   g: Uint8Array,
   entry: Entry | undefined,
 ): void {
-  if (held.platform !== p) {
-    encodeGroupSourceReq(p, ifaceIdx, g, g, gsr); // the source comes next
-    held.platform = p;
-  } else if (entry === undefined || entry !== held.gsrEntry) {
-    updateGroupSourceReqGroup(p, ifaceIdx, g, gsr);
+  if (held.libc !== n) ready(n);
+  if (entry === undefined || entry !== held.gsrEntry) {
+    updateGroupSourceReqGroup(n.platform, ifaceIdx, g, gsr);
   }
   held.gsrEntry = entry;
 }
 
 /** Puts `g` and `ifaceIdx`, whose bookkeeping entry is `entry` (when known),
- * into `mreq`. */
+ * into `mreq`, ready for `n`. */
 function encodeMreq(
-  p: Platform,
+  n: Libc,
   ifaceIdx: number,
   g: Uint8Array,
   entry: Entry | undefined,
 ): void {
+  if (held.libc !== n) ready(n);
   if (entry === undefined || entry !== held.mreqEntry) {
-    encodeIpv6Mreq(p, g, ifaceIdx, mreq);
+    encodeIpv6Mreq(n.platform, g, ifaceIdx, mreq);
   }
   held.mreqEntry = entry;
 }
@@ -197,8 +217,16 @@ export function leave(
 function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   const p = n.platform;
   const entry = lookup(fd, ifaceIdx, g);
-  encodeMreq(p, ifaceIdx, g, entry);
-  if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
+  encodeMreq(n, ifaceIdx, g, entry);
+  if (
+    n.symbols.setsockopt_ptr(
+      fd,
+      p.IPPROTO_IPV6,
+      p.IPV6_JOIN_GROUP,
+      held.mreqPtr,
+      20,
+    )
+  ) {
     throw kernelError(n.errno(), "join", "IPV6_JOIN_GROUP", fd, ifaceIdx, g);
   }
   held.mreqEntry = setState(fd, ifaceIdx, g, ANY_SOURCE, entry);
@@ -207,12 +235,12 @@ function joinAnySource(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
 function leaveGroup(n: Libc, fd: number, ifaceIdx: number, g: Uint8Array) {
   const p = n.platform;
   const entry = lookup(fd, ifaceIdx, g);
-  encodeMreq(p, ifaceIdx, g, entry);
-  const failed = n.symbols.setsockopt(
+  encodeMreq(n, ifaceIdx, g, entry);
+  const failed = n.symbols.setsockopt_ptr(
     fd,
     p.IPPROTO_IPV6,
     p.IPV6_LEAVE_GROUP,
-    mreq,
+    held.mreqPtr,
     20,
   );
   const errno = failed ? n.errno() : 0;
@@ -238,15 +266,15 @@ function joinSources(
   if (before === ANY_SOURCE) {
     throw modeRefusal("join", "EADDRINUSE", fd, ifaceIdx, g, srcs[0]);
   }
-  encodeGroup(p, ifaceIdx, g, entry);
+  encodeGroup(n, ifaceIdx, g, entry);
   for (let i = 0; i < count; i++) {
     updateGroupSourceReqSource(p, srcs[i], gsr);
     if (
-      n.symbols.setsockopt(
+      n.symbols.setsockopt_ptr(
         fd,
         p.IPPROTO_IPV6,
         p.MCAST_JOIN_SOURCE_GROUP,
-        gsr,
+        held.gsrPtr,
         p.groupSourceReqSize,
       )
     ) throw sourceFailed("join", n, fd, ifaceIdx, g, srcs, i, count, before);
@@ -268,15 +296,15 @@ function leaveSources(
   if (before === ANY_SOURCE) {
     throw modeRefusal("leave", "EADDRNOTAVAIL", fd, ifaceIdx, g, srcs[0]);
   }
-  encodeGroup(p, ifaceIdx, g, entry);
+  encodeGroup(n, ifaceIdx, g, entry);
   for (let i = 0; i < count; i++) {
     updateGroupSourceReqSource(p, srcs[i], gsr);
     if (
-      n.symbols.setsockopt(
+      n.symbols.setsockopt_ptr(
         fd,
         p.IPPROTO_IPV6,
         p.MCAST_LEAVE_SOURCE_GROUP,
-        gsr,
+        held.gsrPtr,
         p.groupSourceReqSize,
       )
     ) throw sourceFailed("leave", n, fd, ifaceIdx, g, srcs, i, count, before);
@@ -356,11 +384,11 @@ function undo(
   for (let j = count - 1; j >= 0; j--) {
     updateGroupSourceReqSource(p, srcs[j], gsr);
     if (
-      n.symbols.setsockopt(
+      n.symbols.setsockopt_ptr(
         fd,
         p.IPPROTO_IPV6,
         p[option],
-        gsr,
+        held.gsrPtr,
         p.groupSourceReqSize,
       )
     ) {
@@ -419,8 +447,14 @@ function dropEmptyInclude(
   const view = new DataView(filter.buffer);
   const includeMode = view.getUint32(136, true) === 1;
   if (!includeMode || view.getUint32(140, true) !== 0) return false;
-  encodeMreq(p, ifaceIdx, g, undefined);
-  n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_LEAVE_GROUP, mreq, 20);
+  encodeMreq(n, ifaceIdx, g, undefined);
+  n.symbols.setsockopt_ptr(
+    fd,
+    p.IPPROTO_IPV6,
+    p.IPV6_LEAVE_GROUP,
+    held.mreqPtr,
+    20,
+  );
   return true;
 }
 
@@ -432,8 +466,16 @@ function restoreAnySource(
   g: Uint8Array,
 ): string {
   const p = n.platform;
-  encodeMreq(p, ifaceIdx, g, undefined);
-  if (n.symbols.setsockopt(fd, p.IPPROTO_IPV6, p.IPV6_JOIN_GROUP, mreq, 20)) {
+  encodeMreq(n, ifaceIdx, g, undefined);
+  if (
+    n.symbols.setsockopt_ptr(
+      fd,
+      p.IPPROTO_IPV6,
+      p.IPV6_JOIN_GROUP,
+      held.mreqPtr,
+      20,
+    )
+  ) {
     return `; the socket's any-source membership, which Linux dropped, could not be restored (${
       errnoName(n.errno())
     })`;

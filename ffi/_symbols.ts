@@ -22,6 +22,15 @@ export const LIBC_SYMBOLS = {
     parameters: ["i32", "i32", "i32", "buffer", "u32"],
     result: "i32",
   },
+  // The same setsockopt(2) with optval as a pointer, for long-lived buffers
+  // whose address is taken once (Libc.pointerOf): join and leave pass their
+  // struct buffers so, because Deno makes a call with a pointer argument
+  // 15-20 ns faster than one with a buffer argument.
+  setsockopt_ptr: {
+    name: "setsockopt",
+    parameters: ["i32", "i32", "i32", "pointer", "u32"],
+    result: "i32",
+  },
   // int getsockopt(int sockfd, int level, int optname,
   //                void *optval, socklen_t *optlen);
   getsockopt: {
@@ -116,6 +125,14 @@ export interface NativeLibrary<S extends SymbolTable> {
   readonly symbols: BoundSymbols<S>;
   /** Reads the calling thread's errno; call it right after a failing call. */
   readonly errno: () => number;
+  /**
+   * The address of `buffer`, as a `"pointer"` argument takes it. It stays
+   * right only while `buffer` is alive and its memory does not move: take
+   * it of a view into an `ArrayBuffer` of at least 64 bytes made with
+   * `new ArrayBuffer(n)` (smaller typed arrays may live on the JS heap), and
+   * keep that buffer referenced for as long as the address is used.
+   */
+  readonly pointerOf: (buffer: Uint8Array) => unknown;
   /** Closes the library. */
   close(): void;
 }

@@ -19,6 +19,7 @@ interface BunFfi {
     symbols: Record<string, { args: string[]; returns: string }>,
   ): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void };
   read: { i32(ptr: number, offset: number): number };
+  ptr(buffer: Uint8Array): number;
 }
 
 const BUN_TYPES: Record<NativeType, string> = {
@@ -49,33 +50,44 @@ export function openBun<S extends SymbolTable>(
 ): NativeLibrary<S> {
   const ffi = (import.meta as unknown as { require(id: string): BunFfi })
     .require("bun:ffi");
-  // bun:ffi binds by C name, so key the table by `name` and map back.
-  const table: Record<string, { args: string[]; returns: string }> = {
-    [errnoAccessor]: { args: [], returns: "ptr" },
-  };
+  // bun:ffi binds by C name. A C name bound twice with different
+  // signatures (setsockopt and setsockopt_ptr) goes into a second table,
+  // opened by a second dlopen of the same library.
+  type Table = Record<string, { args: string[]; returns: string }>;
+  const tables: Table[] = [{ [errnoAccessor]: { args: [], returns: "ptr" } }];
+  const tableOf: Record<string, number> = {};
   for (const [key, def] of Object.entries(symbols)) {
-    table[def.name ?? key] = bunSignature(def);
+    const name = def.name ?? key;
+    const signature = bunSignature(def);
+    let i = tables.findIndex((t) =>
+      !(name in t) ||
+      JSON.stringify(t[name]) === JSON.stringify(signature)
+    );
+    if (i < 0) i = tables.push({}) - 1;
+    tables[i][name] = signature;
+    tableOf[key] = i;
   }
   const errors: string[] = [];
   for (const path of paths) {
-    let lib: ReturnType<BunFfi["dlopen"]>;
+    let libs: ReturnType<BunFfi["dlopen"]>[];
     try {
-      lib = ffi.dlopen(path, table);
+      libs = tables.map((t) => ffi.dlopen(path, t));
     } catch (error) {
       errors.push(`${path}: ${(error as Error).message}`);
       continue;
     }
-    const where = lib.symbols[errnoAccessor]() as number;
+    const where = libs[0].symbols[errnoAccessor]() as number;
     if (!where) throw new Error("The errno accessor returned NULL");
     const read = ffi.read.i32;
     const bound: Record<string, unknown> = {};
     for (const [key, def] of Object.entries(symbols)) {
-      bound[key] = lib.symbols[def.name ?? key];
+      bound[key] = libs[tableOf[key]].symbols[def.name ?? key];
     }
     return {
       symbols: bound as BoundSymbols<S>,
       errno: () => read(where, 0),
-      close: () => lib.close(),
+      pointerOf: (buffer) => ffi.ptr(buffer),
+      close: () => libs.forEach((lib) => lib.close()),
     };
   }
   throw new Error(`Could not open libc (${errors.join("; ")})`);

@@ -54,6 +54,7 @@ export function openDeno<S extends SymbolTable>(
     return {
       symbols: bound as BoundSymbols<S>,
       errno: () => view.getInt32(0),
+      pointerOf: (buffer) => Deno.UnsafePointer.of(buffer),
       close: () => lib.close(),
     };
   }

@@ -20,6 +20,10 @@ export interface Libc {
   readonly errno: () => number;
   /** Constants and layouts of the running platform. */
   readonly platform: Platform;
+  /** The address of a long-lived buffer, for a `"pointer"` argument. It
+   * stays right only while the buffer is alive and does not move: see
+   * `NativeLibrary.pointerOf` in ffi/_symbols.ts. */
+  readonly pointerOf: (buffer: Uint8Array) => unknown;
 }
 
 let loaded: Libc | undefined;
@@ -39,7 +43,12 @@ function openLibc(): Libc {
     LIBC_SYMBOLS,
     platform.errnoSymbol,
   );
-  return { symbols: lib.symbols, errno: lib.errno, platform };
+  return {
+    symbols: lib.symbols,
+    errno: lib.errno,
+    platform,
+    pointerOf: lib.pointerOf,
+  };
 }
 
 const intValue = new Uint8Array(4);
