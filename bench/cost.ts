@@ -355,7 +355,12 @@ async function main(): Promise<number> {
       const name = rt === "deno" ? "Deno" : "Bun";
       add(`netjoin-${rt}`, `${kase}-text`, name, "netjoin, text addresses");
       add(`netjoin-${rt}`, `${kase}-bytes`, name, "netjoin, 16-byte addresses");
-      add(`netjoin-${rt}`, `${kase}-bare`, name, "bare FFI setsockopt");
+      add(
+        `netjoin-${rt}`,
+        `${kase}-bare`,
+        name,
+        "bare FFI setsockopt (by address)",
+      );
     }
     add("dgram-node", kase, "Node", `node:dgram ${dgram}`);
     add("dgram-bun", kase, "Bun", `node:dgram ${dgram}`);
