@@ -22,7 +22,8 @@ export function setup() {
   const g = parseIPv6(GROUP)!;
   const s = parseIPv6(SOURCE)!;
   // Prebuilt structs passed by address, as join and leave pass theirs: in
-  // one ArrayBuffer off the JS heap, kept alive by the closures below.
+  // one ArrayBuffer off the JS heap, held by the object returned below for as
+  // long as the addresses are used.
   const structs = new ArrayBuffer(288);
   const gsr = encodeGroupSourceReq(
     p,
@@ -40,6 +41,8 @@ export function setup() {
   const textSources = [SOURCE];
   return {
     fd,
+    /** The memory the bare calls' addresses point into. */
+    structs,
     /** Bare FFI: MCAST_JOIN_SOURCE_GROUP then MCAST_LEAVE_SOURCE_GROUP. */
     bareSsm(): void {
       if (
