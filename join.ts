@@ -342,7 +342,9 @@ function sourceFailed(
   if (i === 0 && joining) {
     // Linux keeps a group whose first (S,G) failed as INCLUDE{}.
     dropEmptyInclude(n, fd, ifaceIdx, g);
-  } else if (i === 0 && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)) {
+  } else if (
+    i === 0 && !joining && before === 0 && dropEmptyInclude(n, fd, ifaceIdx, g)
+  ) {
     // An any-source membership made outside netjoin: Linux refused the
     // leave yet switched it to INCLUDE{}. Put it back.
     extra += restoreAnySource(n, fd, ifaceIdx, g);
